@@ -1,0 +1,31 @@
+# `make run`: set up .venv and run the pipeline on the embedded default.
+# `make test`: set up .venv and run the whole test suite.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CORES  ?= 2
+
+.PHONY: setup run test dry report clean
+setup: $(STAMP)
+
+# torch is installed first and pinned: 2.13.0 resolves to the local CPU wheel, so pip never
+# reaches for the multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+dry: setup
+	$(BIN)/snakemake --cores $(CORES) -n
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,25 @@
+# Taskonomy as a workflow: synthetic data -> Stage I task networks -> Stage II transfers ->
+# Stage III tournaments + AHP -> Stage IV BIP taxonomies -> evaluations and report.
+# Run: `make run` (local), `snakemake --profile slurm` (cluster). See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/tasks.smk"
+include: "rules/transfers.smk"
+include: "rules/ahp.smk"
+include: "rules/taxonomy.smk"
+include: "rules/evaluate.smk"
+include: "rules/consistency.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_targets,

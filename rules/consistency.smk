@@ -1,0 +1,1 @@
+# consistency rules: see DESIGN.md. (Filled in by the issue that builds this stage.)

@@ -1,0 +1,1 @@
+# evaluate rules: see DESIGN.md. (Filled in by the issue that builds this stage.)

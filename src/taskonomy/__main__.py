@@ -1,0 +1,5 @@
+import sys
+
+from taskonomy.cli import main
+
+sys.exit(main())
