@@ -1,0 +1,150 @@
+"""Stage III: tournament matrices, AHP vectors, Quality/Gain and the gathered tables."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskonomy import ahp
+
+
+def consistent_W(w: np.ndarray) -> np.ndarray:
+    """Bradley-Terry tournament: W[i,j] = w_i / (w_i + w_j), so W / W^T = w_i / w_j exactly."""
+    return w[:, None] / (w[:, None] + w[None, :])
+
+
+def test_consistent_tournament_gives_back_generating_weights():
+    w = np.array([5.0, 3.0, 1.0, 0.5, 0.5, 2.0])
+    vec = ahp.ahp_vector(consistent_W(w))
+    np.testing.assert_allclose(vec, w / w.sum(), rtol=1e-10)
+    assert vec.sum() == pytest.approx(1.0)
+
+
+def test_losses_from_bradley_terry_model_recover_weights():
+    # loss = -(log w + Gumbel): P(i beats j) = w_i / (w_i + w_j) (Luce), so the AHP vector of
+    # the measured tournament approaches the generating weights.
+    rng = np.random.default_rng(0)
+    w = np.array([4.0, 2.0, 1.0, 1.0, 0.5])
+    losses = -(np.log(w)[:, None] + rng.gumbel(size=(len(w), 40000)))
+    W = ahp.win_matrix(losses)
+    np.testing.assert_allclose(W, consistent_W(w), atol=0.01)
+    np.testing.assert_allclose(ahp.ahp_vector(W), w / w.sum(), rtol=0.05)
+
+
+def test_win_matrix_matches_pairwise_definition_and_blocks():
+    rng = np.random.default_rng(1)
+    losses = rng.integers(0, 4, size=(7, 50)).astype(float)   # many ties
+    ref = np.array([[np.mean((a < b) + 0.5 * (a == b)) for b in losses] for a in losses])
+    np.testing.assert_allclose(ahp.win_matrix(losses), ref)
+    np.testing.assert_allclose(ahp.win_matrix(losses, block_bytes=1), ref)   # one row a block
+    np.testing.assert_allclose(ref + ref.T, 1.0)
+
+
+def test_ties_count_half():
+    losses = np.array([[1.0, 2.0, 3.0, 0.0], [1.0, 2.0, 0.0, 3.0]])
+    W = ahp.win_matrix(losses)
+    assert W[0, 1] == pytest.approx(0.5) and W[1, 0] == pytest.approx(0.5)
+    losses = np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    assert ahp.win_matrix(losses)[0, 1] == pytest.approx(0.75)   # 2 ties + 2 wins of 4
+
+
+def test_vector_invariant_to_source_order():
+    rng = np.random.default_rng(2)
+    losses = rng.normal(size=(9, 300)) + np.linspace(0, 1, 9)[:, None]
+    vec = ahp.ahp_vector(ahp.win_matrix(losses))
+    perm = rng.permutation(9)
+    vec_p = ahp.ahp_vector(ahp.win_matrix(losses[perm]))
+    np.testing.assert_allclose(vec_p, vec[perm], rtol=1e-9)
+
+
+def test_clipping_keeps_never_beaten_source_finite():
+    losses = np.array([[0.0] * 20, np.arange(1, 21.0), np.arange(2, 22.0)])  # row 0 always wins
+    W = ahp.win_matrix(losses)
+    assert W[0, 1] == 1.0 and W[1, 0] == 0.0
+    R = ahp.ratio_matrix(W)
+    assert np.isfinite(R).all() and R[0, 1] == pytest.approx(0.999 / 0.001)
+    vec = ahp.ahp_vector(W)
+    assert np.isfinite(vec).all() and (vec > 0).all() and vec.argmax() == 0
+    assert vec.sum() == pytest.approx(1.0)
+
+
+def test_nonfinite_losses_are_rejected():
+    with pytest.raises(ahp.AHPError, match="non-finite"):
+        ahp.win_matrix(np.array([[1.0, np.nan], [0.0, 1.0]]))
+
+
+# --------------------------------------------------------------------------- files
+
+def write_losses(path, images, loss):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"image": np.asarray(images, dtype=np.int64),
+                  "loss": np.asarray(loss, dtype=np.float64)}).to_parquet(path)
+    return path
+
+
+def fake_results(root, targets=("normal", "reshading"), n_images=200, seed=0):
+    """A small results tree: every order-1 source, two order-2 sets, self, random, pixels."""
+    rng = np.random.default_rng(seed)
+    pool = ["depth_zbuffer", "edge_occlusion", "normal", "principal_curvature", "reshading"]
+    images = np.arange(n_images)
+    for t in targets:
+        base = rng.normal(size=n_images)
+        srcs = [s for s in pool if s != t] + ["random"]
+        srcs += ["+".join(sorted(srcs[:2])), "+".join(sorted(srcs[1:3]))]
+        for k, s in enumerate(srcs):
+            write_losses(root / "transfers" / t / s / "losses.parquet", images[::-1],
+                         (base + 0.3 * k + rng.normal(size=n_images))[::-1])  # any row order
+        write_losses(root / "tasks" / t / "losses.parquet", images, base - 1 + rng.normal(size=n_images))
+        write_losses(root / "baselines" / t / "scratch" / "losses.parquet", images,
+                     base + 1 + rng.normal(size=n_images))
+    return root
+
+
+def run_target(root, t):
+    transfers = sorted(str(p) for p in (root / "transfers" / t).glob("*/losses.parquet"))
+    argv = ["target", t, "--transfers", *transfers, "--self", str(root / "tasks" / t / "losses.parquet"),
+            "--pixels", str(root / "baselines" / t / "scratch" / "losses.parquet"),
+            "--npz", str(root / "tournaments" / f"{t}.npz"), "--csv", str(root / "ahp" / f"{t}.csv")]
+    assert ahp.main(argv) == 0
+
+
+def test_target_and_gather_cli_byte_identical_and_paper_schema(tmp_path):
+    from taskonomy.supervision.tables import load, read_table
+    outs = []
+    for run in ("a", "b"):
+        root = fake_results(tmp_path / run)
+        for t in ("normal", "reshading"):
+            run_target(root, t)
+        assert ahp.main(["gather", "--ahp", str(root / "ahp" / "reshading.csv"),
+                         str(root / "ahp" / "normal.csv"), "--out-dir", str(root)]) == 0
+        outs.append({n: (root / n).read_bytes() for n in ahp.TABLES})
+    assert outs[0] == outs[1]
+
+    root = tmp_path / "a"
+    d = np.load(root / "tournaments" / "normal.npz")
+    assert d["W"].shape == (len(d["sources"]),) * 2 and "self" in list(d["sources"])
+    np.testing.assert_allclose(d["W"] + d["W"].T, 1.0)
+
+    paper = read_table(load("paper-16k").affinity.path)
+    ts = load(str(root / "affinity.csv"))
+    assert ts.quality is not None and ts.gain is not None
+    header = (root / "affinity.csv").read_text().splitlines()[0]
+    assert header == open(paper.path).readline().strip()
+    for t in ("normal", "reshading"):
+        rows = ts.affinity.for_target(t)
+        assert sum(r.value for r in rows) == pytest.approx(1.0)
+        assert {r.order for r in rows} == {1, 2}
+        assert ts.quality.value(t, ("self",)) == 0.5          # self ties itself
+        assert ts.affinity.value(t, ("self",)) == max(r.value for r in rows)  # self is best here
+        assert ts.gain.value(t, ("self",)) > 0.7              # self beats scratch
+        assert ts.affinity.value(t, ("random",)) is not None
+    assert ts.affinity.value("normal", ("depth_zbuffer", "edge_occlusion")) is not None
+
+
+def test_mismatched_images_name_the_file(tmp_path):
+    root = fake_results(tmp_path, targets=("normal",), n_images=30)
+    bad = write_losses(root / "transfers" / "normal" / "reshading" / "losses.parquet",
+                       np.arange(29), np.zeros(29))
+    with pytest.raises(ahp.AHPError, match="transfers/normal/reshading"):
+        ahp.compute_target("normal", [bad, root / "transfers/normal/random/losses.parquet"],
+                           root / "tasks/normal/losses.parquet")
