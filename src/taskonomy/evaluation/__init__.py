@@ -1,0 +1,11 @@
+"""The paper's evaluations on top of Stage III/IV (``taskonomy evaluate``, see ``cli``).
+
+- ``gain_quality``: Gain/Quality of the taxonomy's policies per budget and order (Fig. 9)
+- ``significance``: the taxonomy vs random feasible policies of the same budget (Fig. 11)
+- ``novel``: the all-for-one novel-task scenario (Sec. 4.2, Fig. 10 left)
+- ``losses``: Table 1 and the transitive-transfer check, from per-image losses
+- ``policies``: policies as data, their scores, random feasible policies
+- ``figures``: the PNGs
+
+The task similarity tree (Fig. 13) is ``taskonomy tree`` (Stage IV).
+"""
