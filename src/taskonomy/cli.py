@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "encode": ("taskonomy.encode", "cache a frozen encoder's representations"),
     "transfer": ("taskonomy.transfer", "Stage II: train and evaluate one transfer"),
     "ahp": ("taskonomy.ahp", "Stage III: tournament matrix and AHP vector of a target"),
-    "evaluate": ("taskonomy.evaluate", "the paper's evaluations"),
+    "evaluate": ("taskonomy.evaluation.cli", "the paper's evaluations (gain-quality, significance, novel, table1, transitive)"),
     "predict": ("taskonomy.predict", "run trained networks on your own image(s)"),
     "lineage": ("taskonomy.lineage", "lineage tree of an artifact back to data, config and code"),
 }
