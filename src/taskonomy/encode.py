@@ -1,0 +1,97 @@
+"""Cache what Stage II reads: a frozen encoder's representations of every image of a split, and
+a target's labels on a split.
+
+    taskonomy encode --model results/default/tasks/normal/model.pt --data data/synth \
+        --split val --out results/default/reps/normal/val.npy
+    taskonomy encode --targets --task fixated_pose --data data/synth --split test \
+        --out results/default/targets/fixated_pose/test.pt
+
+Representations: ``N x 8 x h x w`` (float16 by default), row i = image index i of
+``TaskonomyDataset(split)``. Targets: a ``torch.save`` dict of tensors (y, optional mask m,
+image, views = per-sample image indices used to gather representations of multi-view targets).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from taskonomy import engine
+from taskonomy.io import atomic_path
+from taskonomy.tasks import resolve
+
+
+def load_task_network(model_path):
+    """Rebuild a trained (or random) task network from its model.pt."""
+    from taskonomy.models import ModelSettings, create_model
+    ck = engine.load_checkpoint(model_path)
+    cfg = json.loads(ck["config"])
+    hw = tuple(int(v) for v in ck["input_hw"]) if int(ck["input_hw"][0]) > 0 else (32, 32)
+    net = create_model("task_network", task=ck["task"], settings=ModelSettings.from_dict(cfg["model"]),
+                       input_hw=hw)
+    net.load_state_dict(ck["state_dict"])
+    return net.eval(), ck
+
+
+@torch.no_grad()
+def encode_split(model_path, data_root, split, dtype="float16", device="auto", batch_size=64):
+    from taskonomy.stagedata import load_rep_inputs
+    net, ck = load_task_network(model_path)
+    dev = engine.resolve_device(device)
+    net.to(dev)
+    data = load_rep_inputs(data_root, split, ck["task"])
+    if not torch.equal(data.t["image"], torch.arange(len(data))):
+        raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
+    reps = []
+    for b in data.batches(batch_size):
+        reps.append(net.encode(b["x"].to(dev)).float().cpu())
+    return torch.cat(reps).numpy().astype(dtype)
+
+
+def save_npy(path, arr) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="taskonomy encode", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="model.pt of the frozen encoder")
+    p.add_argument("--targets", action="store_true", help="cache the labels of --task instead")
+    p.add_argument("--task", help="target task (with --targets)")
+    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--split", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    engine.setup_torch(args.threads, 0)
+    t0 = time.perf_counter()
+    if args.targets:
+        from taskonomy.stagedata import load_targets
+        if not args.task:
+            p.error("--targets needs --task")
+        t = load_targets(args.data, args.split, resolve(args.task))
+        with atomic_path(args.out) as tmp:
+            torch.save(t, tmp)
+        print(json.dumps({"task": args.task, "split": args.split, "n": len(t["y"]),
+                          "seconds": round(time.perf_counter() - t0, 2)}))
+        return 0
+    if not args.model:
+        p.error("--model is required (or --targets)")
+    arr = encode_split(args.model, args.data, args.split, args.dtype, args.device)
+    save_npy(args.out, arr)
+    print(json.dumps({"model": args.model, "split": args.split, "shape": list(arr.shape),
+                      "seconds": round(time.perf_counter() - t0, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Resolved settings of one artifact, from config.yaml (defaults < config < per-task override).
+
+Rules put exactly what ``task_settings`` / ``transfer_settings`` return into their ``params``,
+so editing one task's override reruns that task's network (and what reads it) and nothing else.
+The command-line modules accept the same JSON (``--settings``) or resolve it from ``--config``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+from taskonomy.engine import derive_seed
+
+TRAIN_DEFAULTS = {"epochs": 4, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "limit": None,
+                  "num_workers": 0}
+TRANSFER_DEFAULTS = {"epochs": 10, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0,
+                     "sizes": {"full": None}, "max_order": 1, "top_k": 5, "beam_width": 1,
+                     "train_split": "val", "eval_split": "test", "rep_dtype": "float16"}
+
+
+def _model(cfg: dict) -> dict:
+    from taskonomy.models import ModelSettings
+    return ModelSettings.from_dict(cfg.get("model")).to_dict()
+
+
+def task_settings(cfg: dict, task: str) -> dict:
+    """Everything that determines tasks/<task>/model.pt."""
+    train = {**TRAIN_DEFAULTS, **{k: v for k, v in cfg.get("train", {}).items() if k != "overrides"}}
+    override = (cfg.get("train", {}).get("overrides") or {}).get(task, {})
+    unknown = set(override) - set(TRAIN_DEFAULTS)
+    if unknown:
+        raise ValueError(f"config key 'train.overrides.{task}': unknown setting(s) {sorted(unknown)}")
+    train.update(override)
+    return {"task": task, "model": _model(cfg), "train": train,
+            "seed": derive_seed(cfg.get("seed", 0), f"task/{task}"), "device": cfg.get("device", "auto")}
+
+
+def transfer_common(cfg: dict) -> dict:
+    t = copy.deepcopy({**TRANSFER_DEFAULTS, **cfg.get("transfer", {})})
+    return t
+
+
+def transfer_settings(cfg: dict, target: str, size: str) -> dict:
+    """Everything that determines a transfer to ``target`` at data size ``size`` (besides the
+    source encoders, which are file inputs). The training subset's seed depends on target and
+    size only, so every source of a target trains on the same images."""
+    t = transfer_common(cfg)
+    if size not in t["sizes"]:
+        raise ValueError(f"transfer size {size!r} not in config key 'transfer.sizes' ({sorted(t['sizes'])})")
+    return {"target": target, "size": size, "n": t["sizes"][size], "model": _model(cfg),
+            "train": {k: t[k] for k in ("epochs", "batch_size", "lr", "weight_decay")},
+            "train_split": t["train_split"], "eval_split": t["eval_split"],
+            "subset_seed": derive_seed(cfg.get("seed", 0), f"subset/{target}/{size}"),
+            "seed": derive_seed(cfg.get("seed", 0), f"transfer/{target}/{size}"),
+            "device": cfg.get("device", "auto")}
+
+
+def as_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,103 @@
+"""Load a split of the dataset into memory for Stages I and II (``engine.TensorData``).
+
+Single-view tasks read ``TaskonomyDataset`` (input ``x/<task>`` where the task has its own
+input, else ``rgb``); 2-/3-view tasks and jigsaw read ``TupleDataset``. The synthetic sets are
+small, so a split is decoded once and then batched from memory every epoch.
+
+    data = load_task_split(root, "train", "normal", seed=0)     # x, y, m, image
+    tg = load_targets(root, "test", "fixated_pose")              # y, image, views (N, V)
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from taskonomy.engine import TensorData
+from taskonomy.tasks import SIAMESE, TASKS
+
+#: tasks whose frozen encoder is fed its own input type when caching representations
+#: (colorization's encoder has only ever seen grayscale); all others see the clean RGB.
+OWN_INPUT_FOR_REPS = {"gray"}
+
+
+def _collect(ds, keys_fn, desc, num_workers=0, limit_idx=None):
+    if limit_idx is not None:
+        ds = torch.utils.data.Subset(ds, [int(i) for i in limit_idx])
+    dl = DataLoader(ds, batch_size=32, shuffle=False, num_workers=num_workers)
+    parts: dict[str, list] = {}
+    for batch in tqdm(dl, desc=desc, leave=False, mininterval=2.0, disable=None):
+        for k, v in keys_fn(batch).items():
+            parts.setdefault(k, []).append(v)
+    if not parts:
+        raise ValueError(f"{desc}: the split has no samples")
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def _dataset(root, split, task, seed):
+    from taskonomy.data.dataset import TaskonomyDataset, TupleDataset
+    if TASKS[task].kind == SIAMESE:
+        return TupleDataset(root, split=split, task=task, seed=seed)
+    return TaskonomyDataset(root, split=split, tasks=[task], seed=seed)
+
+
+def split_size(root, split, task, seed=0) -> int:
+    return len(_dataset(root, split, task, seed))
+
+
+def subset_indices(n: int, limit: int | None, seed: int) -> torch.Tensor | None:
+    """The first ``limit`` of a seeded permutation (sorted), or None for all."""
+    if limit is None or limit >= n:
+        return None
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
+    return perm.sort().values
+
+
+def load_task_split(root, split, task, seed=0, limit=None, num_workers=0, subset_seed=0) -> TensorData:
+    """Inputs and targets of ``task`` on ``split``: keys x, y, (m), image."""
+    ds = _dataset(root, split, task, seed)
+    idx = subset_indices(len(ds), limit, subset_seed)
+    if TASKS[task].kind == SIAMESE:
+        pos = torch.arange(len(ds)) if idx is None else idx
+        t = _collect(ds, lambda b: {"x": b["views"], "y": b["y"]}, f"load {task}/{split}", num_workers, idx)
+        t["image"] = pos.long()
+    else:
+        def keys(b):
+            out = {"x": b.get(f"x/{task}", b["rgb"]), "y": b[f"y/{task}"], "image": b["index"].long()}
+            if f"m/{task}" in b:
+                out["m"] = b[f"m/{task}"]
+            return out
+        t = _collect(ds, keys, f"load {task}/{split}", num_workers, idx)
+    return TensorData(t)
+
+
+def load_rep_inputs(root, split, task, seed=0, num_workers=0) -> TensorData:
+    """Encoder inputs of every image of ``split`` in image-index order (for caching reps)."""
+    from taskonomy.data.dataset import TaskonomyDataset
+    own = TASKS[task].input in OWN_INPUT_FOR_REPS
+    ds = TaskonomyDataset(root, split=split, tasks=[task] if own else [], seed=seed)
+    key = f"x/{task}" if own else "rgb"
+    return TensorData(_collect(ds, lambda b: {"x": b[key], "image": b["index"].long()},
+                               f"load inputs {split}", num_workers))
+
+
+def load_targets(root, split, task, seed=0, num_workers=0) -> dict[str, torch.Tensor]:
+    """Targets of ``task`` on ``split`` plus, per sample, the image indices of its views
+    (``views``: (N, V); single-view tasks: (N, 1)), used to gather cached representations."""
+    ds = _dataset(root, split, task, seed)
+    if TASKS[task].kind == SIAMESE:
+        t = _collect(ds, lambda b: {"y": b["y"], "views": b["index"].long().reshape(len(b["y"]), -1)},
+                     f"targets {task}/{split}", num_workers)
+        if task == "jigsaw":
+            raise ValueError("jigsaw is source-only: it has no transfer targets")
+        t["image"] = torch.arange(len(t["y"]))
+        return t
+
+    def keys(b):
+        out = {"y": b[f"y/{task}"], "image": b["index"].long()}
+        if f"m/{task}" in b:
+            out["m"] = b[f"m/{task}"]
+        return out
+    t = _collect(ds, keys, f"targets {task}/{split}", num_workers)
+    t["views"] = t["image"].view(-1, 1)
+    return t

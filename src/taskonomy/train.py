@@ -1,0 +1,151 @@
+"""Stage I: train one task network and write its per-image test losses.
+
+    taskonomy train --config config.yaml --task normal --data data/synth --out results/default/tasks/normal
+    taskonomy train --settings '<json from the rule>' --task normal --data ... --out ...
+
+Writes ``model.pt`` (state_dict + resolved config, ``weights_only`` loadable), ``metrics.json``,
+``train.jsonl`` (one line per epoch) and ``losses.parquet`` (per test image). A killed run
+resumes from ``checkpoint.pt`` in the output folder. ``--scratch SIZE`` trains the same
+architecture from scratch on the transfer-size data instead (the Gain reference, "pixels").
+The task ``random`` is not trained: its frozen, randomly initialised encoder is saved as is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from taskonomy import engine
+from taskonomy.losses import class_weights_from_counts, per_image_loss
+from taskonomy.metrics import per_image_metrics
+from taskonomy.tasks import CLASSES, NONE, TASKS, resolve
+
+EVAL_BATCH = 64
+
+
+def class_weights(task: str, y: torch.Tensor, m: torch.Tensor | None):
+    """Rebalancing weights of segment_semantic from the pixel counts of ``y`` (else None)."""
+    if TASKS[task].kind != CLASSES:
+        return None
+    yy = y if m is None else y[m[:, 0] > 0.5]
+    return class_weights_from_counts(torch.bincount(yy.reshape(-1).long(), minlength=TASKS[task].channels))
+
+
+def make_loss_fn(task, weights):
+    def loss_fn(model, b):
+        return per_image_loss(task, model(b["x"]), b["y"], b.get("m"), weights)
+    return loss_fn
+
+
+def make_eval_fn(task, weights):
+    def eval_fn(model, b):
+        pred = model(b["x"]).float()
+        out = {"loss": per_image_loss(task, pred, b["y"], b.get("m"), weights)}
+        out.update(per_image_metrics(task, pred, b["y"], b.get("m")))
+        return out
+    return eval_fn
+
+
+def train_task(settings: dict, data_root: str, out: Path, threads: int | None = None) -> dict:
+    task = settings["task"]
+    from taskonomy.models import ModelSettings, create_model
+    from taskonomy.stagedata import load_task_split
+    ms = ModelSettings.from_dict(settings["model"])
+    tr = settings["train"]
+    seed = settings["seed"]
+    engine.setup_torch(threads, seed)
+    device = engine.resolve_device(settings.get("device", "auto"))
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"task": task, "config": settings, "kind": TASKS[task].kind}
+
+    if TASKS[task].kind == NONE:      # the random-projection source: a frozen random encoder
+        torch.manual_seed(seed)
+        net = create_model("task_network", task=task, settings=ms)
+        engine.save_model(out / "model.pt", net.state_dict(), {**meta, "input_hw": [0, 0]})
+        metrics = {"task": task, "trained": False, "config": settings}
+        engine.write_json_atomic(out / "metrics.json", metrics)
+        return metrics
+
+    split, eval_split = settings.get("split", "train"), settings.get("eval_split", "test")
+    t0 = time.perf_counter()
+    train = load_task_split(data_root, split, task, seed=0, limit=tr.get("limit"),
+                            num_workers=tr.get("num_workers", 0), subset_seed=settings.get("subset_seed", 0))
+    test = load_task_split(data_root, eval_split, task, seed=0, num_workers=tr.get("num_workers", 0))
+    load_s = time.perf_counter() - t0
+    input_hw = list(train.t["x"].shape[-2:])
+    torch.manual_seed(seed)
+    net = create_model("task_network", task=task, settings=ms, input_hw=tuple(input_hw))
+    opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
+    w_train = class_weights(task, train.t["y"], train.t.get("m"))
+    # evaluation weights come from the test split, identical for every source of this target
+    w_eval = class_weights(task, test.t["y"], test.t.get("m"))
+    t1 = time.perf_counter()
+    records = engine.fit(net, make_loss_fn(task, w_train), train, opt, seed=seed, device=device,
+                         workdir=out, config=settings, desc=task)
+    train_s = time.perf_counter() - t1
+    res = engine.predict_per_image(net, test, make_eval_fn(task, w_eval), device, EVAL_BATCH)
+    df = engine.write_losses(out / "losses.parquet", test.t["image"], res)
+    engine.save_model(out / "model.pt", {k: v.cpu() for k, v in net.state_dict().items()},
+                      {**meta, "input_hw": input_hw})
+    metrics = {"task": task, "trained": True, "n_train": len(train), "n_test": len(test),
+               "test": {k: float(df[k].mean()) for k in df.columns if k != "image"},
+               "final_train_loss": records[-1]["loss"] if records else None,
+               "load_seconds": round(load_s, 2), "train_seconds": round(train_s, 2),
+               "images_per_s": round(len(train) * opt.epochs / max(train_s, 1e-9), 1),
+               "device": str(device), "config": settings}
+    engine.write_json_atomic(out / "metrics.json", metrics)
+    engine.cleanup_checkpoint(out)
+    return metrics
+
+
+def build_settings(args) -> dict:
+    if args.settings:
+        s = json.loads(args.settings)
+    else:
+        from taskonomy.config import load_config
+        from taskonomy.settings import task_settings, transfer_settings
+        cfg = load_config(args.config)
+        if args.scratch:
+            s = scratch_settings(transfer_settings(cfg, args.task, args.scratch))
+        else:
+            s = task_settings(cfg, args.task)
+    if args.epochs is not None:
+        s["train"]["epochs"] = args.epochs
+    return s
+
+
+def scratch_settings(ts: dict) -> dict:
+    """The scratch baseline: the target's full network, transfer data and schedule."""
+    return {"task": ts["target"], "model": ts["model"], "train": {**ts["train"], "limit": ts["n"]},
+            "seed": ts["seed"], "device": ts["device"], "split": ts["train_split"],
+            "eval_split": ts["eval_split"], "subset_seed": ts["subset_seed"], "size": ts["size"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="taskonomy train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, help="task id (or paper spelling)")
+    p.add_argument("--data", required=True, help="dataset root (Taskonomy layout)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--config", default="config.yaml", help="config.yaml to resolve settings from")
+    p.add_argument("--settings", help="resolved settings as JSON (what the rule passes)")
+    p.add_argument("--scratch", metavar="SIZE", help="train the scratch baseline at transfer size SIZE")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (Snakemake's threads)")
+    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    args = p.parse_args(argv)
+    args.task = resolve(args.task)
+    s = build_settings(args)
+    if s["task"] != args.task:
+        print(f"taskonomy train: --task {args.task} but settings are for {s['task']}", file=sys.stderr)
+        return 2
+    m = train_task(s, args.data, args.out, args.threads)
+    print(json.dumps({k: v for k, v in m.items() if k != "config"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

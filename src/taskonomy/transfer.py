@@ -1,0 +1,196 @@
+"""Stage II: train one transfer function on cached representations, and rank a target's sources.
+
+    taskonomy transfer --config config.yaml --target normal --sources depth_zbuffer+reshading \
+        --size 16k --reps results/default/reps --targets results/default/targets \
+        --out results/default/transfers/16k/normal/depth_zbuffer+reshading
+    taskonomy transfer --rank --target normal --size 16k --max-order 3 \
+        --inputs results/default/transfers/16k/normal/*/losses.parquet --out results/default/beam/16k/normal.json
+
+A transfer reads the frozen sources' representations (``reps/<src>/<split>.npy``), concatenates
+them channel-wise (higher order), and trains the 2-conv readout + a fresh target decoder on
+``n`` images of the transfer split (the same images for every source of a target and size),
+then writes per-image losses on the test split. Multi-view targets gather each view's
+representation by image index.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from taskonomy import engine
+from taskonomy.io import write_json
+from taskonomy.losses import per_image_loss
+from taskonomy.metrics import per_image_metrics
+from taskonomy.stagedata import subset_indices
+from taskonomy.tasks import SIAMESE, TASKS, parse_source_set, resolve, source_set_name
+from taskonomy.train import class_weights
+
+# Sources never combined into higher-order transfers: the random-projection baseline.
+NOT_COMBINED = {"random"}
+
+
+def load_reps(reps_dir, sources, split) -> torch.Tensor:
+    arrs = []
+    for s in sources:
+        path = Path(reps_dir) / s / f"{split}.npy"
+        if not path.exists():
+            raise FileNotFoundError(f"representation cache {path} missing (source {s!r}, split {split!r})")
+        arrs.append(np.load(path).astype(np.float32))
+    shapes = {a.shape[0] for a in arrs} | set()
+    if len(shapes) != 1:
+        raise ValueError(f"sources {sources} have different image counts on {split}: {shapes}")
+    return torch.from_numpy(np.concatenate(arrs, axis=1))
+
+
+def transfer_data(reps: torch.Tensor, targets: dict, target: str, idx=None) -> engine.TensorData:
+    """Inputs gathered per sample: (N, C, h, w) or (N, V, C, h, w) for multi-view targets."""
+    views = targets["views"]
+    keep = {k: v for k, v in targets.items() if k in ("y", "m", "image")}
+    if idx is not None:
+        views, keep = views[idx], {k: v[idx] for k, v in keep.items()}
+    x = reps[views.reshape(-1)].view(len(views), views.shape[1], *reps.shape[1:])
+    if TASKS[target].kind != SIAMESE:
+        x = x[:, 0]
+    return engine.TensorData({"x": x, **keep})
+
+
+def run_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, threads=None) -> dict:
+    from taskonomy.models import ModelSettings, create_model
+    target = settings["target"]
+    ms = ModelSettings.from_dict(settings["model"])
+    tr = settings["train"]
+    seed = settings["seed"]
+    engine.setup_torch(threads, seed)
+    device = engine.resolve_device(settings.get("device", "auto"))
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    tsplit, esplit = settings["train_split"], settings["eval_split"]
+    tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
+    tg_test = torch.load(Path(targets_dir) / target / f"{esplit}.pt", weights_only=True)
+    idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
+    train = transfer_data(load_reps(reps_dir, sources, tsplit), tg_train, target, idx)
+    test = transfer_data(load_reps(reps_dir, sources, esplit), tg_test, target)
+    load_s = time.perf_counter() - t0
+    rep_hw = tuple(train.t["x"].shape[-2:])
+    out_hw = tuple(train.t["y"].shape[-2:]) if train.t["y"].dim() >= 3 else (0, 0)
+    stride = 2 ** round(math.log2(out_hw[0] / rep_hw[0])) if out_hw[0] else 8
+    torch.manual_seed(seed)
+    net = create_model("transfer_network", target=target, n_sources=len(sources), settings=ms,
+                       rep_hw=rep_hw, stride=stride, out_hw=out_hw)
+    opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
+    w_train = class_weights(target, train.t["y"], train.t.get("m"))
+    w_eval = class_weights(target, test.t["y"], test.t.get("m"))
+
+    def loss_fn(model, b):
+        return per_image_loss(target, model(b["x"]), b["y"], b.get("m"), w_train)
+
+    def eval_fn(model, b):
+        pred = model(b["x"]).float()
+        res = {"loss": per_image_loss(target, pred, b["y"], b.get("m"), w_eval)}
+        res.update(per_image_metrics(target, pred, b["y"], b.get("m")))
+        return res
+
+    name = source_set_name(sources)
+    t1 = time.perf_counter()
+    records = engine.fit(net, loss_fn, train, opt, seed=seed, device=device, workdir=out,
+                         config={**settings, "sources": name}, desc=f"{name}->{target}")
+    train_s = time.perf_counter() - t1
+    res = engine.predict_per_image(net, test, eval_fn, device)
+    df = engine.write_losses(out / "losses.parquet", test.t["image"], res)
+    metrics = {"target": target, "sources": name, "order": len(sources), "size": settings["size"],
+               "n_train": len(train), "n_test": len(test),
+               "test": {k: float(df[k].mean()) for k in df.columns if k != "image"},
+               "final_train_loss": records[-1]["loss"] if records else None,
+               "load_seconds": round(load_s, 2), "train_seconds": round(train_s, 2),
+               "config": settings}
+    write_json(out / "metrics.json", metrics)
+    engine.cleanup_checkpoint(out)
+    return metrics
+
+
+# ---------------------------------------------------------------- beam
+def higher_order_sets(ranked, max_order: int, top_k: int = 5, beam_width: int = 1) -> dict[int, list[str]]:
+    """Source sets of order 2..max_order (the paper's beam search): for k <= top_k all
+    k-combinations of the top_k first-order sources; beyond, ``beam_width`` sets made of the
+    top k-1 sources plus one of the next ``beam_width`` (width 1: the top k sources)."""
+    pool = [s for s in ranked if s not in NOT_COMBINED]
+    sets: dict[int, list[str]] = {}
+    for k in range(2, max_order + 1):
+        if k > len(pool):
+            break
+        if k <= top_k:
+            names = [source_set_name(c) for c in itertools.combinations(pool[:top_k], k)]
+        else:
+            names = [source_set_name(pool[:k - 1] + [extra]) for extra in pool[k - 1:k - 1 + beam_width]]
+        sets[k] = sorted(set(names))
+    return sets
+
+
+def rank_sources(target: str, size: str, inputs, max_order: int, top_k: int, beam_width: int) -> dict:
+    losses = {}
+    for path in inputs:
+        path = Path(path)
+        src = path.parent.name
+        if "+" in src:
+            continue
+        losses[src] = float(pd.read_parquet(path, columns=["loss"])["loss"].mean())
+    ranked = sorted(losses, key=lambda s: (losses[s], s))
+    return {"target": target, "size": size, "ranked": ranked, "losses": losses,
+            "sets": {str(k): v for k, v in higher_order_sets(ranked, max_order, top_k, beam_width).items()},
+            "max_order": max_order, "top_k": top_k, "beam_width": beam_width}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="taskonomy transfer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", required=True)
+    p.add_argument("--size", required=True, help="transfer-data size name (config transfer.sizes)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--sources", help="source set, e.g. depth_zbuffer+reshading")
+    p.add_argument("--reps", help="folder of cached representations (reps/<src>/<split>.npy)")
+    p.add_argument("--targets", help="folder of cached targets (targets/<task>/<split>.pt)")
+    p.add_argument("--config", default="config.yaml")
+    p.add_argument("--settings", help="resolved settings as JSON (what the rule passes)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
+    p.add_argument("--inputs", nargs="*", default=[], help="(--rank) first-order losses.parquet files")
+    p.add_argument("--max-order", type=int, default=None)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--beam-width", type=int, default=None)
+    args = p.parse_args(argv)
+    target = resolve(args.target)
+    if args.rank:
+        from taskonomy.settings import TRANSFER_DEFAULTS
+        d = TRANSFER_DEFAULTS
+        res = rank_sources(target, args.size, args.inputs, args.max_order or d["max_order"],
+                           args.top_k or d["top_k"], args.beam_width or d["beam_width"])
+        write_json(args.out, res)
+        print(json.dumps({k: res[k] for k in ("target", "ranked")}))
+        return 0
+    if not (args.sources and args.reps and args.targets):
+        p.error("--sources, --reps and --targets are required (or --rank)")
+    if args.settings:
+        s = json.loads(args.settings)
+    else:
+        from taskonomy.config import load_config
+        from taskonomy.settings import transfer_settings
+        s = transfer_settings(load_config(args.config), target, args.size)
+    sources = [resolve(x) for x in parse_source_set(args.sources)]
+    if target in sources:
+        p.error(f"target {target!r} cannot be its own source (that is the task network, 'self')")
+    m = run_transfer(s, sources, args.reps, args.targets, args.out, args.threads)
+    print(json.dumps({k: v for k, v in m.items() if k != "config"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Training engine: determinism, checkpoint/resume after a real SIGKILL, weights_only files,
+per-task settings, transfer gathering and the beam (random tensors; no dataset needed)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from taskonomy import engine
+from taskonomy.settings import task_settings, transfer_settings
+from taskonomy.transfer import higher_order_sets, transfer_data
+
+# A tiny training job on fixed random tensors: a real task network, the real engine.
+JOB = textwrap.dedent("""
+    import sys, time, torch
+    from pathlib import Path
+    from taskonomy import engine
+    from taskonomy.losses import per_image_loss
+    from taskonomy.models import create_model
+    out, epochs, delay = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    engine.setup_torch(1, 7)
+    g = torch.Generator().manual_seed(0)
+    data = engine.TensorData({"x": torch.randn(48, 3, 16, 16, generator=g),
+                              "y": torch.randn(48, 1, 16, 16, generator=g)})
+    torch.manual_seed(7)
+    net = create_model("task_network", task="reshading", input_hw=(16, 16))
+    def loss_fn(model, b):
+        time.sleep(delay)            # slow the job down so the kill lands mid-training
+        return per_image_loss("reshading", model(b["x"]), b["y"])
+    engine.fit(net, loss_fn, data, engine.OptimSettings(epochs, 8, 1e-3), seed=7,
+               device=torch.device("cpu"), workdir=out, config={"job": "test"})
+    engine.save_model(out / "model.pt", net.state_dict(), {"config": {"job": "test"}})
+""")
+
+
+def _run(tmp, name, epochs=4, delay=0.0, wait=True):
+    out = tmp / name
+    out.mkdir(exist_ok=True)
+    script = tmp / "job.py"
+    script.write_text(JOB)
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(epochs), str(delay)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if wait:
+        assert proc.wait(timeout=120) == 0
+    return out, proc
+
+
+def _weights(out):
+    return torch.load(out / "model.pt", weights_only=True)["state_dict"]
+
+
+def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
+    ref, _ = _run(tmp_path, "ref")
+    out, proc = _run(tmp_path, "killed", delay=0.05, wait=False)
+    log = out / "train.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.pt").exists(), "killed before the end: no final model"
+    assert 2 <= len(log.read_text().splitlines()) < 4
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)     # plain tensors and dicts only
+    assert ck["epoch"] >= 1
+    _run(tmp_path, "killed")                                         # resume
+    a, b = _weights(ref), _weights(out)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    recs = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [r["epoch"] for r in recs] == [0, 1, 2, 3]
+    ref_recs = [json.loads(x) for x in (ref / "train.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in recs] == [r["loss"] for r in ref_recs]
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path, capsys):
+    data = engine.TensorData({"x": torch.randn(8, 4), "y": torch.randn(8, 1)})
+    net = torch.nn.Linear(4, 1)
+
+    def loss_fn(m, b):
+        return ((m(b["x"]) - b["y"]) ** 2).mean(1)
+    s = engine.OptimSettings(2, 4, 1e-2)
+    engine.fit(net, loss_fn, data, s, seed=0, device=torch.device("cpu"), workdir=tmp_path, config={"a": 1})
+    recs = engine.fit(net, loss_fn, data, s, seed=0, device=torch.device("cpu"), workdir=tmp_path, config={"a": 2})
+    assert len(recs) == 2 and "another config" in capsys.readouterr().out
+
+
+def test_same_seed_same_weights_on_cpu(tmp_path):
+    a, _ = _run(tmp_path, "a", epochs=2)
+    b, _ = _run(tmp_path, "b", epochs=2)
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_derived_seeds_are_stable_and_distinct():
+    assert engine.derive_seed(0, "task/normal") == engine.derive_seed(0, "task/normal")
+    assert engine.derive_seed(0, "task/normal") != engine.derive_seed(0, "task/depth_zbuffer")
+    assert engine.derive_seed(0, "task/normal") != engine.derive_seed(1, "task/normal")
+
+
+def test_device_auto_is_cpu_without_cuda():
+    if not torch.cuda.is_available():
+        assert engine.resolve_device("auto").type == "cpu"
+        with pytest.raises(RuntimeError, match="device"):
+            engine.resolve_device("cuda")
+
+
+def test_per_task_override_changes_only_that_task():
+    cfg = {"seed": 0, "train": {"epochs": 3, "overrides": {"normal": {"epochs": 9}}}}
+    assert task_settings(cfg, "normal")["train"]["epochs"] == 9
+    other = task_settings(cfg, "reshading")
+    assert other == task_settings({"seed": 0, "train": {"epochs": 3}}, "reshading")
+    with pytest.raises(ValueError, match="train.overrides.normal"):
+        task_settings({"train": {"overrides": {"normal": {"epochz": 1}}}}, "normal")
+
+
+def test_transfer_subset_seed_is_shared_by_all_sources_of_a_target():
+    cfg = {"seed": 0, "transfer": {"sizes": {"small": 8, "big": 32}}}
+    a, b = transfer_settings(cfg, "normal", "small"), transfer_settings(cfg, "normal", "big")
+    assert a["n"] == 8 and a["subset_seed"] != b["subset_seed"]
+    with pytest.raises(ValueError, match="transfer.sizes"):
+        transfer_settings(cfg, "normal", "huge")
+
+
+def test_transfer_data_gathers_per_view_reps_by_image_index():
+    reps = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 8, 2, 2).contiguous()
+    targets = {"y": torch.randn(3, 6), "image": torch.arange(3),
+               "views": torch.tensor([[0, 4], [1, 2], [3, 3]])}
+    d = transfer_data(reps, targets, "fixated_pose")
+    assert d.t["x"].shape == (3, 2, 8, 2, 2)
+    assert d.t["x"][0, 1, 0, 0, 0] == 4 and d.t["x"][1, 0, 0, 0, 0] == 1
+    single = transfer_data(reps, {"y": torch.randn(5, 3), "image": torch.arange(5),
+                                  "views": torch.arange(5).view(5, 1)}, "room_layout", idx=torch.tensor([2, 4]))
+    assert single.t["x"].shape == (2, 8, 2, 2) and single.t["x"][1, 0, 0, 0] == 4
+
+
+def test_beam_combinations_then_beam_of_one():
+    ranked = ["a", "random", "b", "c", "d", "e", "f", "g"]
+    sets = higher_order_sets(ranked, max_order=7, top_k=5, beam_width=1)
+    assert len(sets[2]) == 10 and len(sets[3]) == 10 and len(sets[5]) == 1
+    assert all("random" not in s for v in sets.values() for s in v)
+    assert sets[6] == ["a+b+c+d+e+f"] and sets[7] == ["a+b+c+d+e+f+g"]
+    assert len(higher_order_sets(ranked, 7, 5, beam_width=2)[6]) == 2
+    assert higher_order_sets(["a", "b"], 4) == {2: ["a+b"]}
