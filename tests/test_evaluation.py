@@ -130,7 +130,7 @@ def test_table1_and_transitive_from_losses(tmp_path):
     base = np.linspace(0, 1, n)
     _losses(tmp_path / "tasks/normal/losses.parquet", base)
     _losses(tmp_path / "transfers/normal/random/losses.parquet", np.r_[base[:80] + 1, base[80:] - 1])
-    _losses(tmp_path / "baselines/normal/avg/losses.parquet", np.r_[base[:50] + 1, base[50:]])  # 50 ties
+    _losses(tmp_path / "baselines/normal/average/losses.parquet", np.r_[base[:50] + 1, base[50:]])  # 50 ties
     _losses(tmp_path / "tasks/reshading/losses.parquet", base)
     _losses(tmp_path / "transfers/reshading/random/losses.parquet", base + 1)
     rows = losses.table1(tmp_path, ["normal", "reshading"])

@@ -126,7 +126,7 @@ def cmd_table1(a) -> None:
     if a.results:
         if not a.tasks:
             raise SystemExit("taskonomy evaluate table1: --results needs --tasks")
-        rows = losses.table1(a.results, resolve_all(a.tasks))
+        rows = losses.table1(a.results, resolve_all(a.tasks), a.size)
         src = str(a.results)
     else:
         tables = _tables(a.affinities)
@@ -136,7 +136,7 @@ def cmd_table1(a) -> None:
     out, stem = Path(a.out_dir), a.name or "table1"
     write_rows(out / f"{stem}.csv", rows)
     figures.table1_figure(rows, out / f"{stem}.png", f"{src}: task networks vs baselines (Table 1)")
-    write_json(out / f"{stem}.settings.json", {"results": a.results, "affinities": a.affinities,
+    write_json(out / f"{stem}.settings.json", {"results": a.results, "affinities": a.affinities, "size": a.size,
                                                "tasks": [r["task"] for r in rows]})
     for r in rows:
         print(f"{r['task']:>18}: vs random {_fmt(r['vs_random'])}  vs avg {_fmt(r['vs_avg'])}")
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", help="results/<run> folder with the losses")
     p.add_argument("--affinities", default="paper-16k", help="without --results: 1 - Quality(random)")
     p.add_argument("--tasks", nargs="+")
+    p.add_argument("--size", help="transfer-data size (transfers/<size>/<task>/random)")
     p.set_defaults(fn=cmd_table1)
     p = sub.add_parser("transitive", help="s -> t1 -> t2 vs s -> t2 from per-image losses")
     _common(p, tables=False)

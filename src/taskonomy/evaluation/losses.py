@@ -2,7 +2,7 @@
 
 Table 1 (paper): win rate of each task network against (a) a readout of a random (Gaussian)
 network's representation, i.e. the ``random`` transfer, and (b) the statistically informed
-guess ``avg`` (the mean training target), where a baseline's losses exist.
+guess (``baselines/<t>/average``: the mean training target), where a baseline's losses exist.
 
 Transitive transfers (paper Sec. 3.2): does s -> t1 -> t2 beat the direct s -> t2? Given the
 per-image losses of both, report the transitive transfer's win rate, the mean losses and a
@@ -24,20 +24,27 @@ def win_rate(losses: str | Path, reference: str | Path) -> tuple[float, int]:
     return float(win_rates_vs(L[:1], L[1])[0]), L.shape[1]
 
 
-def table1(results: str | Path, tasks: list[str]) -> list[dict]:
-    """Rows task, vs_random, vs_avg (None where that baseline's losses are missing), n_images."""
+def table1_paths(results: str | Path, task: str, size: str | None = None) -> dict[str, Path]:
+    """Where Table 1's losses of a task live (docs/interfaces.md); ``size`` nests transfers."""
     results = Path(results)
+    transfers = results / "transfers" / size if size else results / "transfers"
+    return {"own": results / "tasks" / task / "losses.parquet",
+            "vs_random": transfers / task / "random" / "losses.parquet",
+            "vs_avg": results / "baselines" / task / "average" / "losses.parquet"}
+
+
+def table1(results: str | Path, tasks: list[str], size: str | None = None) -> list[dict]:
+    """Rows task, vs_random, vs_avg (None where that baseline's losses are missing), n_images."""
     rows = []
     for t in tasks:
-        own = results / "tasks" / t / "losses.parquet"
+        paths = table1_paths(results, t, size)
         row = {"task": t, "vs_random": None, "vs_avg": None, "n_images": None}
-        for col, ref in (("vs_random", results / "transfers" / t / "random" / "losses.parquet"),
-                         ("vs_avg", results / "baselines" / t / "avg" / "losses.parquet")):
-            if own.exists() and ref.exists():
-                row[col], row["n_images"] = win_rate(own, ref)
+        for col in ("vs_random", "vs_avg"):
+            if paths["own"].exists() and paths[col].exists():
+                row[col], row["n_images"] = win_rate(paths["own"], paths[col])
         if row["vs_random"] is None and row["vs_avg"] is None:
-            raise AHPError(f"Table 1: no losses for task {t} (need {own} and "
-                           f"{results / 'transfers' / t / 'random' / 'losses.parquet'})")
+            raise AHPError(f"Table 1: no losses for task {t} (need {paths['own']} and "
+                           f"{paths['vs_random']} or {paths['vs_avg']})")
         rows.append(row)
     return rows
 
