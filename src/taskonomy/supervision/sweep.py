@@ -67,8 +67,7 @@ def plot_sweep(rows: list[dict], path, title: str) -> None:
     targets = sorted({r["target"] for r in rows}, key=lambda t: (t not in TASKS, list(TASKS).index(t) if t in TASKS else t))
     fig, axes = plt.subplots(len(orders), 2, squeeze=False, layout="constrained",
                              figsize=(2 * (0.55 * len(budgets) + 2.2), len(orders) * (0.3 * len(targets) + 1.2)))
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("#cccccc")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="#cccccc")
     for i, k in enumerate(orders):
         for j, metric in enumerate(("gain", "quality")):
             ax = axes[i][j]

@@ -87,7 +87,7 @@ class Table:
     """One table in memory. ``rows`` keep file order; lookups go through ``value``."""
     name: str
     path: str
-    rows: tuple[Row, ...]
+    rows: tuple[Row, ...] = field(repr=False)
     _index: dict = field(default_factory=dict, repr=False)
     _by_target: dict = field(default_factory=dict, repr=False)
 
