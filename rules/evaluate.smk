@@ -1,1 +1,194 @@
-# evaluate rules: see DESIGN.md. (Filled in by the issue that builds this stage.)
+# The paper's evaluations (`taskonomy evaluate`, config `evaluation`), as file targets:
+#   on the paper's released tables:  results/<table>/eval/      (built by `make run` now)
+#   on this run's own tables:        results/<run>/eval/<size>/  (once Stage II is wired in)
+# Each: gain_quality (Fig. 9), significance_<budget>_<order> (Fig. 11), novel (Sec. 4.2,
+# Fig. 10 left) and table1 (Table 1; on the paper tables only its "vs random" column).
+# The similarity tree (Fig. 13) is Stage IV's (rules/taxonomy.smk).
+import os
+
+from taskonomy.supervision.tables import table_files
+
+EVAL = config["evaluation"]
+EVAL_SOURCE_ONLY = " ".join(config["source_only"])
+EVAL_SIG = [(b, k) for b in EVAL["significance_budgets"] for k in EVAL["max_orders"]]
+
+
+def eval_outputs(folder):
+    """Every PNG of the evaluations in one eval folder (the rest comes along)."""
+    out = [f"{folder}/gain_quality.png", f"{folder}/novel.png", f"{folder}/table1.png"]
+    return out + [f"{folder}/significance_{b}_{k}.png" for b, k in EVAL_SIG]
+
+
+def get_eval_final_targets(wildcards):
+    out = [p for table in config["paper"]["tables"] for p in eval_outputs(f"results/{table}/eval")]
+    if ahp_stage2_ready():
+        out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}")]
+    return out
+
+
+FINAL_TARGETS.append(get_eval_final_targets)
+
+
+def get_eval_tables(wildcards):
+    """The table files an evaluation reads: a paper table set, or this run's tables of a size."""
+    if wildcards.get("table"):
+        return [os.path.relpath(p) for p in table_files(wildcards.table)]
+    return ahp_tables(wildcards.size)
+
+
+def eval_affinities(wildcards):
+    """--affinities argument matching get_eval_tables."""
+    if wildcards.get("table"):
+        return wildcards.table
+    return f"{RES}/tables/{wildcards.size}/affinity.csv"
+
+
+def eval_targets_arg(wildcards):
+    """Own run: the config's targets; paper tables: every task target of the table."""
+    return "" if wildcards.get("table") else "--targets " + " ".join(AHP_TARGETS)
+
+
+def get_table1_losses(wildcards):
+    from taskonomy.evaluation.losses import table1_paths
+    return [str(p) for t in AHP_TARGETS for p in table1_paths(RES, t, wildcards.size).values()]
+
+
+# Paper tables and own run share each rule: the eval folder is either results/<table>/eval
+# (wildcard table) or results/<run>/eval/<size> (wildcard size).
+EVAL_DIRS = ["results/{table}/eval", f"{RES}/eval/{{size}}"]
+
+
+for _i, _dir in enumerate(EVAL_DIRS):
+    _tag = ("paper", "run")[_i]
+    _log = ("{table}", f"{RUN}/{{size}}")[_i]
+
+    rule:
+        name:
+            f"eval_gain_quality_{_tag}"
+        input:
+            get_eval_tables,
+        output:
+            csv=f"{_dir}/gain_quality.csv",
+            png=f"{_dir}/gain_quality.png",
+            settings=f"{_dir}/gain_quality.settings.json",
+        params:
+            affinities=eval_affinities,
+            targets=eval_targets_arg,
+            budgets=" ".join(map(str, EVAL["budgets"])),
+            orders=" ".join(map(str, EVAL["max_orders"])),
+            metric=EVAL["metric"],
+            source_only=EVAL_SOURCE_ONLY,
+            out_dir=_dir,
+        wildcard_constraints:
+            size="|".join(SIZES),
+        log:
+            f"logs/eval_gain_quality_{_tag}/{_log}.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        shell:
+            "{PY} -m taskonomy.evaluation.cli gain-quality --affinities {params.affinities}"
+            " {params.targets} --source-only {params.source_only} --budgets {params.budgets}"
+            " --orders {params.orders} --metric {params.metric} --out-dir {params.out_dir}"
+            " > {log} 2>&1"
+
+    rule:
+        name:
+            f"eval_significance_{_tag}"
+        input:
+            get_eval_tables,
+        output:
+            json=f"{_dir}/significance_{{budget}}_{{order}}.json",
+            random=f"{_dir}/significance_{{budget}}_{{order}}.random.csv",
+            png=f"{_dir}/significance_{{budget}}_{{order}}.png",
+            settings=f"{_dir}/significance_{{budget}}_{{order}}.settings.json",
+        params:
+            affinities=eval_affinities,
+            targets=eval_targets_arg,
+            n_random=EVAL["n_random"],
+            seed=EVAL["seed"],
+            metric=EVAL["metric"],
+            source_only=EVAL_SOURCE_ONLY,
+            out_dir=_dir,
+        wildcard_constraints:
+            size="|".join(SIZES),
+        log:
+            f"logs/eval_significance_{_tag}/{_log}/{{budget}}_{{order}}.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        shell:
+            "{PY} -m taskonomy.evaluation.cli significance --affinities {params.affinities}"
+            " {params.targets} --source-only {params.source_only} --budget {wildcards.budget}"
+            " --max-order {wildcards.order} --n-random {params.n_random} --seed {params.seed}"
+            " --metric {params.metric} --out-dir {params.out_dir} > {log} 2>&1"
+
+    rule:
+        name:
+            f"eval_novel_{_tag}"
+        input:
+            get_eval_tables,
+        output:
+            csv=f"{_dir}/novel.csv",
+            png=f"{_dir}/novel.png",
+            settings=f"{_dir}/novel.settings.json",
+        params:
+            affinities=eval_affinities,
+            targets=eval_targets_arg,
+            orders=" ".join(map(str, EVAL["novel_orders"])),
+            source_only=EVAL_SOURCE_ONLY,
+            out_dir=_dir,
+        wildcard_constraints:
+            size="|".join(SIZES),
+        log:
+            f"logs/eval_novel_{_tag}/{_log}.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        shell:
+            "{PY} -m taskonomy.evaluation.cli novel --affinities {params.affinities}"
+            " {params.targets} --source-only {params.source_only} --orders {params.orders}"
+            " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule eval_table1_paper:
+    input:
+        get_eval_tables,
+    output:
+        csv="results/{table}/eval/table1.csv",
+        png="results/{table}/eval/table1.png",
+        settings="results/{table}/eval/table1.settings.json",
+    log:
+        "logs/eval_table1_paper/{table}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.evaluation.cli table1 --affinities {wildcards.table}"
+        " --out-dir results/{wildcards.table}/eval > {log} 2>&1"
+
+
+rule eval_table1_run:
+    input:
+        get_table1_losses,
+    output:
+        csv=f"{RES}/eval/{{size}}/table1.csv",
+        png=f"{RES}/eval/{{size}}/table1.png",
+        settings=f"{RES}/eval/{{size}}/table1.settings.json",
+    params:
+        tasks=" ".join(AHP_TARGETS),
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/eval_table1_run/{RUN}/{{size}}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.evaluation.cli table1 --results {RES} --size {wildcards.size}"
+        " --tasks {params.tasks} --out-dir {RES}/eval/{wildcards.size} > {log} 2>&1"

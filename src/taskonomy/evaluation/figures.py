@@ -115,11 +115,15 @@ def table1_figure(rows: list[dict], path: str | Path, title: str = "") -> None:
     tasks = [r["task"] for r in rows]
     fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(tasks) + 2), 3.4))
     x = np.arange(len(tasks))
-    for off, col, lab, c in ((-0.2, "vs_random", "vs random readout", "tab:blue"),
-                             (0.2, "vs_avg", "vs average guess", "tab:orange")):
+    series = []
+    for col, lab, c in (("vs_random", "vs random readout", "tab:blue"),
+                        ("vs_avg", "vs average guess", "tab:orange")):
         v = np.array([np.nan if r[col] is None else r[col] for r in rows], dtype=float)
         if np.isfinite(v).any():
-            ax.bar(x + off, v, width=0.4, label=lab, color=c)
+            series.append((v, lab, c))
+    width = 0.8 / max(1, len(series))
+    for i, (v, lab, c) in enumerate(series):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, v, width=width, label=lab, color=c)
     ax.axhline(0.5, color="0.3", lw=0.8, ls="--")
     ax.set_xticks(x, tasks, rotation=70, ha="right", fontsize=7)
     ax.set_ylim(0, 1)
