@@ -261,19 +261,28 @@ def solve(tables: TableSet | Table | str = "paper-16k", **kwargs) -> Policy:
 
     Raises InfeasibleError naming the targets that cannot be served, QueryError for bad input.
     """
-    import mip  # imported here: the CLI's --help and the table tools do not need CBC
-
     ts = as_tableset(tables)
     query = make_query(ts, **kwargs)
     edges = candidate_edges(ts, query)
-    _check_servable(query, edges)
+    chosen, elapsed = optimize(query, edges)
+    return _make_policy(ts, query, chosen, "optimal", elapsed)
 
+
+def optimize(query: Query, edges: dict[str, list[Edge]]) -> tuple[dict[str, Edge], float]:
+    """Solve the BIP on given candidate edges: (chosen edge per target, seconds to build + solve).
+
+    Works on any task names (the benchmark feeds it synthetic dictionaries); :func:`solve` is
+    the checked entry point.
+    """
+    import mip  # imported here: the CLI's --help and the table tools do not need CBC
+
+    _check_servable(query, edges)
     t0 = time.perf_counter()
     m = mip.Model(sense=mip.MAXIMIZE, solver_name=mip.CBC)
     m.verbose = 0
     m.threads = 1
     nodes = sorted({s for es in edges.values() for e in es for s in e.requires})
-    y = {s: m.add_var(name=f"y[{s}]", var_type=mip.BINARY) for s in nodes}
+    y = {s: m.add_var(var_type=mip.BINARY) for s in nodes}
     x = {t: [m.add_var(var_type=mip.BINARY) for _ in es] for t, es in edges.items()}
     m.objective = mip.xsum(query.r(t) * e.value * v for t, es in edges.items()
                            for e, v in zip(es, x[t]))
@@ -302,7 +311,7 @@ def solve(tables: TableSet | Table | str = "paper-16k", **kwargs) -> Policy:
     for t, es in edges.items():
         k = max(range(len(es)), key=lambda i: x[t][i].x)
         chosen[t] = es[k]
-    return _make_policy(ts, query, chosen, "optimal", elapsed)
+    return chosen, elapsed
 
 
 def score(tables: TableSet | Table | str, supervised: Iterable[str],
