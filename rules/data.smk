@@ -1,1 +1,37 @@
-# data rules: see DESIGN.md. (Filled in by the issue that builds this stage.)
+# Data stage: the embedded synthetic dataset in the Taskonomy layout (taskonomy.data.synth).
+# The target is the manifest (written last, so it marks a complete dataset); the files lie
+# beside it under data/<name>/. Later stages read DATA_ROOT and depend on DATA_MANIFEST.
+DATA_ROOT = config["data"]["root"]
+DATA_MANIFEST = f"{DATA_ROOT}/manifest.json"
+SYNTH = config["data"]["synth"]
+
+
+rule synth_data:
+    output:
+        DATA_MANIFEST,
+    log:
+        "logs/synth_data/synth.log",
+    benchmark:
+        "benchmarks/synth_data/synth.tsv"
+    params:
+        root=DATA_ROOT,
+        buildings=SYNTH["buildings"],
+        points=SYNTH["points"],
+        views=SYNTH["views"],
+        size=SYNTH["size"],
+        seed=SYNTH["seed"],
+    threads: SYNTH["workers"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "{PY} -m taskonomy.data.cli synth --out {params.root} --buildings {params.buildings}"
+        " --points {params.points} --views {params.views} --size {params.size} --seed {params.seed}"
+        " --workers {threads} --quiet > {log} 2>&1"
+
+
+def get_data_targets(wildcards):
+    return [DATA_MANIFEST]
+
+
+FINAL_TARGETS.append(get_data_targets)

@@ -24,6 +24,7 @@ SCENE_CLASSES: tuple[str, ...] = ("bathroom", "bedroom", "kitchen", "living_room
 SEMANTIC_CLASSES: tuple[str, ...] = (
     "background", "bed", "chair", "table", "sofa", "cabinet", "shelf", "lamp", "desk",
     "monitor", "plant", "toilet", "sink", "bathtub", "counter", "stool", "ball",
+    "rug", "picture", "door",
 )
 OBJECT_CLASSES: tuple[str, ...] = SEMANTIC_CLASSES[1:]
 JIGSAW_PERMUTATIONS = 64   # size of the fixed permutation set (the paper used 1000)
