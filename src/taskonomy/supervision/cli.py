@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         from taskonomy.supervision.plots import draw_taxonomy
         draw_taxonomy(policy, args.plot)
-    print(json.dumps(d, indent=2) if args.json else format_policy(policy))
+    try:
+        print(json.dumps(d, indent=2) if args.json else format_policy(policy), flush=True)
+    except BrokenPipeError:  # `taskonomy solve | head`: the reader left, which is fine
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -23,12 +23,16 @@ from taskonomy.supervision.cli import add_query_args, query_kwargs
 from taskonomy.supervision.tables import TableError, load
 from taskonomy.tasks import TASKS, UnknownTaskError
 
-COLUMNS = ("budget", "max_order", "target", "sources", "order", "value", "gain", "quality",
+COLUMNS = ("table", "metric", "budget", "max_order", "target", "sources", "order", "value", "gain", "quality",
            "objective", "status", "supervised")
 
 
 def sweep(tables, budgets, max_orders, progress: bool = True, **kwargs) -> list[dict]:
+    """One row per (budget, max order, target); the table and metric ride along in each row so
+    the CSV carries the settings it was made with."""
     rows = []
+    tables = bip.as_tableset(tables)
+    common = dict(table=tables.name, metric=kwargs.get("metric", "sqrt_affinity"))
     # integral budgets print as "6", not "6.0"
     budgets = [int(b) if float(b).is_integer() else float(b) for b in budgets]
     grid = [(b, k) for k in max_orders for b in budgets]
@@ -37,12 +41,12 @@ def sweep(tables, budgets, max_orders, progress: bool = True, **kwargs) -> list[
             p = bip.solve(tables, budget=b, max_order=k, **kwargs)
         except bip.InfeasibleError as e:
             for t in e.targets:
-                rows.append(dict(budget=b, max_order=k, target=t, sources="", order="", value="",
+                rows.append(dict(common, budget=b, max_order=k, target=t, sources="", order="", value="",
                                  gain="", quality="", objective="", status="infeasible",
                                  supervised=""))
             continue
         for t, c in p.targets.items():
-            rows.append(dict(budget=b, max_order=k, target=t, sources=" ".join(c.sources),
+            rows.append(dict(common, budget=b, max_order=k, target=t, sources=" ".join(c.sources),
                              order=c.order, value=c.value, gain=c.gain, quality=c.quality,
                              objective=p.objective, status=p.status,
                              supervised=" ".join(p.supervised)))
