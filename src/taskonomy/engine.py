@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from taskonomy.io import atomic_path, write_text
+from taskonomy.settings import derive_seed  # noqa: F401  (re-exported)
 
 
 # ---------------------------------------------------------------- devices, seeds, threads
@@ -35,12 +36,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("config key 'device' is 'cuda' but torch sees no CUDA device")
     return torch.device(name)
-
-
-def derive_seed(global_seed: int, name: str) -> int:
-    """Per-artifact seed: stable across machines and Python runs (no ``hash()``)."""
-    h = hashlib.sha256(f"{global_seed}:{name}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
 def setup_torch(threads: int | None, seed: int) -> None:

@@ -3,13 +3,14 @@
 Rules put exactly what ``task_settings`` / ``transfer_settings`` return into their ``params``,
 so editing one task's override reruns that task's network (and what reads it) and nothing else.
 The command-line modules accept the same JSON (``--settings``) or resolve it from ``--config``.
+Imports no torch: the Snakefile calls it while building the DAG.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-
-from taskonomy.engine import derive_seed
+from dataclasses import asdict, dataclass
 
 TRAIN_DEFAULTS = {"epochs": 4, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "limit": None,
                   "num_workers": 0}
@@ -18,8 +19,36 @@ TRANSFER_DEFAULTS = {"epochs": 10, "batch_size": 32, "lr": 1e-3, "weight_decay":
                      "train_split": "val", "eval_split": "test", "rep_dtype": "float16"}
 
 
+def derive_seed(global_seed: int, name: str) -> int:
+    """Per-artifact seed: stable across machines and Python runs (no ``hash()``)."""
+    h = hashlib.sha256(f"{global_seed}:{name}".encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class ModelSettings:
+    """The ``model`` section of config.yaml (see the schema for each key)."""
+    encoder: str = "resnet_tiny"   # registry name: resnet_tiny | resnet_small | resnet50_taskonomy
+    width: int = 16                # first-stage width of the small encoders
+    stride: int = 8                # representation stride of the small encoders (8 | 16)
+    decoder_width: int = 32
+    decoder_depth: int = 1         # convs per upsampling stage of dense decoders
+    fc_hidden: int = 128           # hidden units of FC / siamese heads
+    readout_width: int = 32        # hidden channels of the 2-conv transfer readout
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "ModelSettings":
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"config key 'model': unknown setting(s) {sorted(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def _model(cfg: dict) -> dict:
-    from taskonomy.models import ModelSettings
     return ModelSettings.from_dict(cfg.get("model")).to_dict()
 
 

@@ -162,7 +162,8 @@ def main(argv=None) -> int:
     p.add_argument("--settings", help="resolved settings as JSON (what the rule passes)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
-    p.add_argument("--inputs", nargs="*", default=[], help="(--rank) first-order losses.parquet files")
+    p.add_argument("--summary", action="store_true", help="mean test loss of every transfer -> json")
+    p.add_argument("--inputs", nargs="*", default=[], help="(--rank/--summary) losses.parquet files")
     p.add_argument("--max-order", type=int, default=None)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--beam-width", type=int, default=None)
@@ -175,6 +176,12 @@ def main(argv=None) -> int:
                            args.top_k or d["top_k"], args.beam_width or d["beam_width"])
         write_json(args.out, res)
         print(json.dumps({k: res[k] for k in ("target", "ranked")}))
+        return 0
+    if args.summary:
+        losses = {Path(f).parent.name: float(pd.read_parquet(f, columns=["loss"])["loss"].mean())
+                  for f in args.inputs}
+        write_json(args.out, {"target": target, "size": args.size, "losses": losses,
+                              "best": min(losses, key=losses.get) if losses else None})
         return 0
     if not (args.sources and args.reps and args.targets):
         p.error("--sources, --reps and --targets are required (or --rank)")

@@ -7,37 +7,13 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from taskonomy.settings import ModelSettings
 from taskonomy.tasks import CLASSES, EMBEDDING, LOWDIM, NONE, PIXEL, SIAMESE, TASKS
 
 from .registry import create_model, register_model
-
-
-@dataclass
-class ModelSettings:
-    """The ``model`` section of config.yaml (see the schema for each key)."""
-    encoder: str = "resnet_tiny"   # registry name: resnet_tiny | resnet_small | resnet50_taskonomy
-    width: int = 16                # first-stage width of the small encoders
-    stride: int = 8                # representation stride of the small encoders (8 | 16)
-    decoder_width: int = 32
-    decoder_depth: int = 1         # convs per upsampling stage of dense decoders
-    fc_hidden: int = 128           # hidden units of FC / siamese heads
-    readout_width: int = 32        # hidden channels of the 2-conv transfer readout
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "ModelSettings":
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {sorted(unknown)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 DECODER_BY_KIND = {PIXEL: "pixel_decoder", EMBEDDING: "embedding_decoder",
