@@ -70,7 +70,7 @@ def draw_taxonomy(policy, path) -> None:
             g.add_edge(s, t)
             orders[(s, t)] = len(policy.targets[t].sources)
 
-    fig, ax = plt.subplots(figsize=(max(10, 0.75 * width), 6.5))
+    fig, ax = plt.subplots(figsize=(max(10, 0.8 * width), 7))
     cmap = plt.get_cmap("RdBu")
     max_order = max(orders.values(), default=1)
     ecmap = plt.get_cmap("viridis")
@@ -89,21 +89,23 @@ def draw_taxonomy(policy, path) -> None:
         is_idle = t in idle
         ax.scatter(*pos[t], s=500, c=[fill(t)], edgecolors="black" if t in sup else "#999999",
                    linewidths=3.0 if t in sup else 1.0, alpha=0.3 if is_idle else 1.0, zorder=3)
-        label = t + ("\n(supervised)" if t in policy.targets and t in sup
-                     and policy.targets[t].sources == ("self",) else "")
+        # "*": a target solved by its own network (a supervised task may also serve only as a source)
+        label = t + (" *" if t in policy.targets and policy.targets[t].sources == ("self",) else "")
+        # slanted names anchored at the node, so that neighbours never collide
         if pos[t][1] > 0.5:
-            ax.text(pos[t][0], pos[t][1] + 0.09, label, ha="center", va="bottom", fontsize=8,
-                    color=group_color(t), alpha=0.4 if is_idle else 1.0)
-        else:  # bottom row: slanted names, anchored at the node, so that neighbours never collide
+            ax.text(pos[t][0] - 0.1, pos[t][1] + 0.08, label, ha="left", va="bottom", fontsize=8,
+                    color=group_color(t), alpha=0.4 if is_idle else 1.0, rotation=40,
+                    rotation_mode="anchor")
+        else:
             ax.text(pos[t][0] + 0.1, pos[t][1] - 0.08, label, ha="right", va="top", fontsize=8,
                     color=group_color(t), rotation=40, rotation_mode="anchor")
     ax.set_xlim(-0.3, width + 0.3)
-    ax.set_ylim(-0.6, 1.3)
+    ax.set_ylim(-0.6, 1.55)
     ax.axis("off")
     ax.set_title(f"Taxonomy of {q.table}: budget {q.budget:g}, max order {q.max_order}, "
                  f"metric {q.metric} - objective {policy.objective:.3f} ({policy.status})\n"
-                 f"top: supervised (black ring) and unused source-only tasks (dimmed); "
-                 f"bottom: targets solved by transfer", fontsize=10)
+                 f"top: supervised (black ring; * = solved by its own network) and unused "
+                 f"source-only tasks (dimmed); bottom: targets solved by transfer", fontsize=10)
     sm = cm.ScalarMappable(cmap=cmap, norm=colors.Normalize(0, 1))
     fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="Gain (win rate vs scratch)")
     if orders:
