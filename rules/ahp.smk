@@ -48,14 +48,13 @@ def ahp_scratch_losses(target, size):
     return f"{RES}/baselines/{size}/{target}/scratch/losses.parquet"
 
 
-def get_ahp_inputs(wildcards):
+def get_ahp_transfer_losses(wildcards):
     t, size = wildcards.target, wildcards.size
-    return {
-        "transfers": [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet"
-                      for s in ahp_transfer_sets(t, size)],
-        "own": f"{RES}/tasks/{t}/losses.parquet",
-        "pixels": ahp_scratch_losses(t, size),
-    }
+    return [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t, size)]
+
+
+def get_ahp_scratch_losses(wildcards):
+    return ahp_scratch_losses(wildcards.target, wildcards.size)
 
 
 def ahp_tables(size):
@@ -75,8 +74,12 @@ FINAL_TARGETS.append(get_ahp_final_targets)
 
 
 rule ahp_target:
+    # separate named inputs (not one unpacked dict): while the beam checkpoint is pending, a
+    # dry run still formats the shell line
     input:
-        unpack(get_ahp_inputs),
+        transfers=get_ahp_transfer_losses,
+        own=f"{RES}/tasks/{{target}}/losses.parquet",
+        pixels=get_ahp_scratch_losses,
     output:
         npz=f"{RES}/tournaments/{{size}}/{{target}}.npz",
         csv=f"{RES}/ahp/{{size}}/{{target}}.csv",

@@ -148,3 +148,69 @@ def test_mismatched_images_name_the_file(tmp_path):
     with pytest.raises(ahp.AHPError, match="transfers/normal/reshading"):
         ahp.compute_target("normal", [bad, root / "transfers/normal/random/losses.parquet"],
                            root / "tasks/normal/losses.parquet")
+
+
+# --------------------------------------------------------------------------- Snakemake rules
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def fake_stage2_tree(work, size="16k", targets=("normal", "reshading", "depth_zbuffer"), n=40):
+    """results/test/ as Stages I-II leave it: task/scratch losses, beam checkpoints, transfers."""
+    import json
+    rng = np.random.default_rng(0)
+    res = work / "results" / "test"
+    tasks = list(targets) + ["random"]
+    for t in targets:
+        write_losses(res / "tasks" / t / "losses.parquet", np.arange(n), rng.normal(size=n))
+        write_losses(res / "baselines" / size / t / "scratch" / "losses.parquet", np.arange(n), rng.normal(size=n))
+        first = [s for s in tasks if s != t]
+        pair = "+".join(sorted(first[:2]))
+        for s in first + [pair]:
+            write_losses(res / "transfers" / size / t / s / "losses.parquet", np.arange(n), rng.normal(size=n))
+        beam = {"target": t, "size": size, "ranked": first, "losses": {s: 0.0 for s in first},
+                "sets": {"2": [pair]}, "max_order": 2, "top_k": 2, "beam_width": 1}
+        (res / "beam" / size).mkdir(parents=True, exist_ok=True)
+        (res / "beam" / size / f"{t}.json").write_text(json.dumps(beam))
+    return res
+
+
+def snakemake(work, *args):
+    import subprocess
+    import sys
+    # run inside the work folder: with -d, Snakemake resolves targets against the caller's cwd
+    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"),
+           "--configfile", str(work / "config.yaml"), "--cores", "1", *args]
+    if not (REPO / ".venv" / "bin" / "snakemake").exists():
+        cmd[0:1] = [sys.executable, "-m", "snakemake"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_rules_build_tables_and_recompute_only_changed_target(tmp_path):
+    import time
+    import yaml
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg.update(run="test", tasks=["normal", "reshading", "depth_zbuffer", "random"], source_only=["random"])
+    cfg.setdefault("transfer", {})["sizes"] = {"16k": 40}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = fake_stage2_tree(tmp_path)
+    tables = ["results/test/tables/16k/affinity.csv", "results/test/tables/16k/wins_vs_task.csv",
+              "results/test/tables/16k/wins_vs_pixels.csv"]
+    out = snakemake(tmp_path, *tables)
+    assert out.count("rule ahp_target") == 3 and "rule ahp_gather" in out
+    from taskonomy.supervision.tables import load
+    ts = load(str(res / "tables" / "16k" / "affinity.csv"))
+    assert set(ts.affinity.task_targets) == {"normal", "reshading", "depth_zbuffer"}
+    assert ts.affinity.value("normal", ("depth_zbuffer", "reshading")) is not None  # order 2
+    assert ts.gain.value("normal", ("random",)) is not None
+    # change one transfer of one target: only that target's tournament (and the gather) rerun
+    # (Snakemake 9 compares content when an input is newer, so the losses really change)
+    time.sleep(1)
+    changed = res / "transfers" / "16k" / "reshading" / "depth_zbuffer+normal" / "losses.parquet"
+    write_losses(changed, np.arange(40), np.linspace(0, 1, 40))
+    plan = snakemake(tmp_path, "-n", *tables)
+    assert plan.count("rule ahp_target") == 1 and "target=reshading" in plan
+    assert "rule ahp_gather" in plan
