@@ -15,8 +15,9 @@ import argparse
 import json
 import sys
 
+from taskonomy import lineage
 from taskonomy.supervision import bip
-from taskonomy.supervision.tables import TableError, load
+from taskonomy.supervision.tables import TableError, load, table_files
 from taskonomy.tasks import UnknownTaskError, resolve
 
 
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         from taskonomy.supervision.plots import draw_taxonomy
         draw_taxonomy(policy, args.plot)
+    if args.out:  # lineage sidecar(s) (`taskonomy lineage <out>`): tables read, query, code version
+        lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args))
     try:
         print(json.dumps(d, indent=2) if args.json else format_policy(policy), flush=True)
     except BrokenPipeError:  # `taskonomy solve | head`: the reader left, which is fine

@@ -1,0 +1,117 @@
+"""Lineage sidecars (taskonomy.lineage) and `taskonomy lineage`: records, tree, staleness."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from taskonomy import lineage
+from taskonomy.cli import main as cli_main
+
+
+def sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture
+def chain(tmp_path, monkeypatch):
+    """data.csv -> a.json (params p=1, seed 3) -> b.json; and a config file read by b."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("x\n1\n")
+    (tmp_path / "conf.yaml").write_text("k: 1\n")
+    with lineage.track(outputs=["a.json"], inputs=["data.csv"], params={"p": 1}, seed=3):
+        (tmp_path / "a.json").write_text('{"a": 1}\n')
+    (tmp_path / "b.json").write_text("{}\n")
+    lineage.record(outputs=["b.json"], inputs=["a.json", "conf.yaml"], params={"q": [1, 2]}, seed=4)
+    return tmp_path
+
+
+def test_record_contents(chain):
+    rec = json.loads((chain / "a.json.lineage.json").read_text())
+    assert rec["artifact"] == "a.json" and rec["sha256"] == sha(chain / "a.json")
+    assert rec["inputs"] == [{"path": "data.csv", "sha256": sha(chain / "data.csv")}]
+    assert rec["params"] == {"p": 1} and rec["seed"] == 3
+    assert rec["started"] <= rec["ended"] and rec["host"]
+    code = rec["code"]
+    assert len(code["package_sha256"]) == 64 and code["package_sha256"] == lineage.package_hash()
+    # the package runs from a git checkout here: a commit and a dirty flag are recorded
+    assert code["git_commit"] is None or len(code["git_commit"]) == 40
+    assert code["git_dirty"] in (True, False, None)
+    # written atomically: no temporary files left beside it
+    assert sorted(p.name for p in chain.iterdir()) == [
+        "a.json", "a.json.lineage.json", "b.json", "b.json.lineage.json", "conf.yaml", "data.csv"]
+
+
+def test_track_failure_records_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.txt").write_text("1")
+    with pytest.raises(RuntimeError):
+        with lineage.track(outputs=["out.txt"], inputs=["in.txt"]):
+            (tmp_path / "out.txt").write_text("half")
+            raise RuntimeError("killed")
+    assert not lineage.sidecar(tmp_path / "out.txt").exists()
+
+
+def test_errors_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="never.json"):
+        lineage.record(outputs=["never.json"])
+    (tmp_path / "o.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="absent.csv"):
+        lineage.record(outputs=["o.json"], inputs=["absent.csv"])
+
+
+def test_directory_hash_ignores_sidecars_and_tracks_content(tmp_path):
+    d = tmp_path / "data"
+    (d / "b").mkdir(parents=True)
+    (d / "b" / "x.png").write_bytes(b"abc")
+    h1 = lineage.content_hash(d)
+    (d / "b" / "x.png.lineage.json").write_text("{}")
+    assert lineage.content_hash(d) == h1
+    (d / "b" / "x.png").write_bytes(b"abd")
+    assert lineage.content_hash(d) != h1 and h1.startswith("dir:")
+
+
+def test_tree_up_to_date_then_stale(chain, capsys):
+    tree = lineage.build_tree("b.json")
+    assert not tree.stale and [c.path for c in tree.children] == ["a.json", "conf.yaml"]
+    assert tree.children[0].children[0].path == "data.csv"
+    assert cli_main(["lineage", "--check", "b.json"]) == 0
+    out = capsys.readouterr().out
+    assert "data.csv" in out and "conf.yaml" in out and '"p": 1' in out and "up to date" in out
+
+    (chain / "data.csv").write_text("x\n2\n")         # the data changed after a.json was made
+    tree = lineage.build_tree("b.json")
+    assert tree.stale and tree.children[0].stale and not tree.children[1].stale
+    assert tree.children[0].children[0].status == "changed"
+    assert cli_main(["lineage", "--check", "b.json"]) == 1
+    out = capsys.readouterr().out
+    assert "CHANGED" in out and "STALE" in out
+    assert cli_main(["lineage", "b.json"]) == 0        # without --check it only reports
+
+
+def test_modified_artifact_and_json_output(chain, capsys):
+    (chain / "a.json").write_text('{"a": 2}\n')        # edited by hand after it was recorded
+    assert cli_main(["lineage", "--json", "a.json"]) == 0
+    (tree,) = json.loads(capsys.readouterr().out)
+    assert tree["status"] == "modified" and tree["stale"]
+    # b recorded the old a.json: from b's side a.json changed
+    assert lineage.build_tree("b.json").children[0].status == "changed"
+
+
+def test_cli_errors(chain, capsys):
+    assert cli_main(["lineage", "nope.json"]) == 2
+    assert "no such artifact" in capsys.readouterr().err
+    assert cli_main(["lineage", "data.csv"]) == 2
+    assert "no lineage record" in capsys.readouterr().err
+
+
+def test_console_script(chain):
+    out = subprocess.run([sys.executable, "-m", "taskonomy", "lineage", "b.json"], cwd=chain,
+                         capture_output=True, text=True, env={**os.environ})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith("b.json  [")
