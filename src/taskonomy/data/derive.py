@@ -83,18 +83,43 @@ def keypoints3d(n_cam: np.ndarray, occ: np.ndarray, size: int) -> np.ndarray:
     return 1.0 - np.exp(-np.maximum(lam_min, 0) / KEYPOINT3D_SCALE)
 
 
+def _segment_factor(size: int) -> int:
+    """felzenszwalb dominates the cost of a view (SYNTH.md): above 96 px it runs on a 2x
+    (above 384 px 4x) downsampled image, and the labels are upsampled (nearest)."""
+    return 4 if size > 384 else 2 if size > 96 else 1
+
+
+def _upsample(labels: np.ndarray, f: int, size: int) -> np.ndarray:
+    if f == 1:
+        return labels
+    return np.repeat(np.repeat(labels, f, 0), f, 1)[:size, :size]
+
+
+def _down(x: np.ndarray, f: int) -> np.ndarray:
+    if f == 1:
+        return x
+    h, w = x.shape[0] // f * f, x.shape[1] // f * f
+    return x[:h, :w].reshape(h // f, f, w // f, f, *x.shape[2:]).mean(axis=(1, 3))
+
+
 def segments2d(rgb: np.ndarray, size: int) -> np.ndarray:
-    s = size / 256.0
-    return felzenszwalb(rgb, scale=300 * s, sigma=0.8, min_size=max(8, int(60 * s * s)))
+    f = _segment_factor(size)
+    s = size / f / 256.0
+    seg = felzenszwalb(_down(rgb.astype(np.float64) / 255.0, f), scale=300 * s, sigma=0.8,
+                       min_size=max(8, int(60 * s * s)))
+    return _upsample(seg, f, size)
 
 
 def segments25d(depth_e, n_cam, k1, k2, size: int) -> np.ndarray:
-    s = size / 256.0
+    f = _segment_factor(size)
+    s = size / f / 256.0
     feat = np.stack([np.log(np.maximum(depth_e, 1e-3)) * 0.25, n_cam[..., 0], n_cam[..., 1], n_cam[..., 2],
                      np.tanh(k1 * 0.2), np.tanh(k2 * 0.2)], axis=-1).astype(np.float64)
     with warnings.catch_warnings():     # 6 channels are intended
         warnings.simplefilter("ignore", RuntimeWarning)
-        return felzenszwalb(feat, scale=200 * s, sigma=0.5, min_size=max(8, int(60 * s * s)), channel_axis=-1)
+        seg = felzenszwalb(_down(feat, f), scale=200 * s, sigma=0.5, min_size=max(8, int(60 * s * s)),
+                           channel_axis=-1)
+    return _upsample(seg, f, size)
 
 
 def class_object(sem: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Returns a G-buffer (ray distance, primitive id, hit point, exact normal, exact principal
 curvatures) and a shaded RGB (procedural materials, 1-3 coloured point lights, ambient,
-Blinn-Phong highlights, no shadows). Speed matters (SYNTH.md): arithmetic is per component
+Blinn-Phong highlights, soft shadows at half resolution). Speed matters (SYNTH.md): arithmetic is per component
 (no reductions over a length-3 axis) and each primitive is tested only inside the screen
 rectangle of its projected bounding box.
 
@@ -11,6 +11,7 @@ Ids: 0-5 are the room's parts (``scene.ROOM_PARTS``), 6 + k is ``scene.prims[k]`
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from taskonomy.data import geometry
 from taskonomy.data.materials import MATERIALS, albedo
@@ -172,6 +173,30 @@ def cast(scene: Scene, eye, dx, dy, dz, view: View | None = None):
     return t, ids
 
 
+def cast_cone(scene: Scene, origin, dx, dy, dz):
+    """Like ``cast`` for flat arrays of rays from one point (shadow rays): each primitive is
+    tested only on the rays inside the cone of its bounding sphere."""
+    o = tuple(float(v) for v in origin)
+    t, _ = _room_exit(scene, o, dx, dy, dz)
+    for p in scene.prims:
+        c = p.corners()
+        centre = (c.min(0) + c.max(0)) / 2
+        rad = np.linalg.norm(c.max(0) - centre)
+        v = centre - np.asarray(o)
+        dist = np.linalg.norm(v)
+        if dist <= rad:
+            idx = slice(None)
+        else:
+            v /= dist
+            cos_max = np.sqrt(max(0.0, 1 - (rad / dist) ** 2))
+            idx = np.flatnonzero(dx * v[0] + dy * v[1] + dz * v[2] >= cos_max)
+            if idx.size == 0:
+                continue
+        tp = intersect(p, o, dx[idx], dy[idx], dz[idx])
+        t[idx] = np.minimum(t[idx], tp)
+    return t
+
+
 def surface(scene: Scene, eye, t, ids, dx, dy, dz):
     """Hit points, world normals and curvatures for a cast."""
     px, py, pz = eye[0] + t * dx, eye[1] + t * dy, eye[2] + t * dz
@@ -215,6 +240,20 @@ def gbuffer(scene: Scene, view: View, size: int) -> dict:
                 depth_z=t * cz, n_cam=np.stack([ncx, ncy, ncz], axis=-1))
 
 
+def shadow(scene: Scene, light, px, py, pz, step: int = 2) -> np.ndarray:
+    """Soft shadow mask in [0, 1] of one point light: rays from the light to every
+    ``step``-th hit point (one origin, so the same caster), upsampled and blurred. Half
+    resolution keeps the cost at a few ms; the blur doubles as a penumbra."""
+    sub = px[::step, ::step].shape
+    sx, sy, sz = (a[::step, ::step].ravel() - light[i] for i, a in enumerate((px, py, pz)))
+    dist = np.sqrt(sx * sx + sy * sy + sz * sz)
+    inv = 1.0 / np.maximum(dist, 1e-9)
+    t = cast_cone(scene, light, sx * inv, sy * inv, sz * inv)
+    occ = (t < dist * (1 - 1e-3) - 0.02).astype(np.float32).reshape(sub)
+    occ = np.repeat(np.repeat(occ, step, 0), step, 1)[: px.shape[0], : px.shape[1]]
+    return ndimage.gaussian_filter(occ, 0.7 * step)
+
+
 def shade(scene: Scene, view: View, gb: dict) -> np.ndarray:
     """Linear-light RGB (H, W, 3) -> tone-mapped sRGB-ish float in [0, 1]."""
     ids, (px, py, pz), (nx, ny, nz) = gb["ids"], gb["P"], gb["N"]
@@ -242,11 +281,12 @@ def shade(scene: Scene, view: View, gb: dict) -> np.ndarray:
     light = [np.full((H, W), scene.ambient[i]) for i in range(3)]
     spec = [np.zeros((H, W)) for _ in range(3)]
     for L in scene.lights:
+        vis = 1.0 - 0.8 * shadow(scene, L.pos, px, py, pz)
         lx, ly, lz = L.pos[0] - px, L.pos[1] - py, L.pos[2] - pz
         d2 = lx * lx + ly * ly + lz * lz
         inv = 1.0 / np.sqrt(d2)
         lx, ly, lz = lx * inv, ly * inv, lz * inv
-        lam = np.maximum(nx * lx + ny * ly + nz * lz, 0.0)
+        lam = np.maximum(nx * lx + ny * ly + nz * lz, 0.0) * vis
         att = 1.0 / (0.3 + 0.12 * d2)
         hx, hy, hz = lx - dx, ly - dy, lz - dz
         hn = 1.0 / np.sqrt(hx * hx + hy * hy + hz * hz + 1e-12)

@@ -417,14 +417,19 @@ def build_scene(building: str, seed: int, scene_class: int | None = None) -> Sce
 
 
 # ---------------------------------------------------------------- points and cameras
+def _boxes(scene: Scene):
+    """(lo, hi) arrays of every primitive's world bounding box, computed once per scene."""
+    if getattr(scene, "_aabb", None) is None or len(scene._aabb[0]) != len(scene.prims):
+        c = np.array([p.corners() for p in scene.prims]).reshape(-1, 8, 3) if scene.prims else np.zeros((0, 8, 3))
+        scene._aabb = (c.min(1), c.max(1))
+    return scene._aabb
+
+
 def _inside_any(scene: Scene, eye, margin=0.15) -> bool:
     if np.any(eye < scene.lo + 0.25) or np.any(eye > scene.hi - 0.25):
         return True
-    for p in scene.prims:
-        c = p.corners()
-        if np.all(eye > c.min(0) - margin) and np.all(eye < c.max(0) + margin):
-            return True
-    return False
+    lo, hi = _boxes(scene)
+    return bool(np.any(np.all((eye > lo - margin) & (eye < hi + margin), axis=1)))
 
 
 def plan_views(scene: Scene, n_points: int, n_views: int, seed: int, caster) -> None:
@@ -466,22 +471,27 @@ def _random_eye(scene, rng):
 
 
 def _views_of(scene, point, normal, n_views, rng, caster, first=None):
-    out = []
-    for k in range(60 * n_views):
-        if len(out) == n_views:
-            break
-        eye = first if (k == 0 and first is not None) else _random_eye(scene, rng)
-        if eye is None:
-            continue
+    """``n_views`` cameras that see ``point``: candidates are drawn first, then one batched
+    cast from the point towards all of them checks the line of sight."""
+    cands = [first] if first is not None else []
+    for _ in range(40 * n_views):
+        eye = _random_eye(scene, rng)
+        if eye is not None:
+            cands.append(eye)
+    keep = []
+    for eye in cands:
         v = point - eye
         dist = np.linalg.norm(v)
-        if not 0.8 <= dist <= 4.5:
-            continue
-        v /= dist
-        if np.dot(-v, normal) < 0.25:               # grazing or from behind
-            continue
-        t, _, _ = caster(scene, eye, v[None])
-        if abs(t[0] - dist) > 0.01 + 0.005 * dist:  # something in between
-            continue
-        out.append((eye, float(rng.uniform(0.85, 1.15)), float(rng.normal(0, 0.06))))
-    return out if len(out) == n_views else None
+        if 0.8 <= dist <= 4.5 and np.dot(-v / dist, normal) >= 0.25:   # not grazing, not behind
+            keep.append(eye)
+    if len(keep) < n_views:
+        return None
+    eyes = np.array(keep)
+    dirs = eyes - point
+    dist = np.linalg.norm(dirs, axis=1)
+    origin = point + 1e-3 * normal
+    t, _, _ = caster(scene, origin, dirs / dist[:, None])
+    visible = np.flatnonzero(t >= dist - 0.01 - 0.005 * dist)
+    if len(visible) < n_views:
+        return None
+    return [(eyes[k], float(rng.uniform(0.85, 1.15)), float(rng.normal(0, 0.06))) for k in visible[:n_views]]

@@ -79,16 +79,27 @@ def _text(index, key) -> str:
     return "\n".join(lines)
 
 
-def make_sheet(root, out, n_views: int = 4, seed: int = 0) -> Path:
+def make_sheet(root, out, n_views: int = 4, seed: int = 0, dpi: int = 110) -> Path:
     index = DatasetIndex(root)
     rng = np.random.default_rng(seed)
-    # spread the views over buildings (scene classes)
     by_building: dict = {}
     for k in index.keys:
         by_building.setdefault(k.building, []).append(k)
-    buildings = list(by_building)
-    picks = [by_building[buildings[i % len(buildings)]][int(rng.integers(len(by_building[buildings[i % len(buildings)]])))]
-             for i in range(n_views)]
+    # one building per scene class first (when the manifest says which is which)
+    classes = (index.manifest or {}).get("building_scene_class", {})
+    order, seen = [], set()
+    for b in by_building:
+        if classes.get(b) not in seen:
+            order.append(b)
+            seen.add(classes.get(b))
+    order += [b for b in by_building if b not in order]
+    picks = []
+    for i in range(n_views):
+        cands = by_building[order[i % len(order)]]
+        cands = [cands[j] for j in rng.permutation(len(cands))[:12]]
+        if "segment_semantic" in index.domains:     # the view with the most object classes
+            cands.sort(key=lambda k: -len(np.unique(index.read(k, "segment_semantic"))))
+        picks.append(cands[0])
     domains = [d for d in PIXEL_DOMAINS if d in index.domains]
     has_low = all(d in index.domains for d in ("class_scene", "class_object", "point_info"))
     ncol = len(domains) + (1 if has_low else 0)
@@ -114,7 +125,14 @@ def make_sheet(root, out, n_views: int = 4, seed: int = 0) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     from taskonomy.io import atomic_path
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
     plt.close(fig)
+    buf.seek(0)
+    with Image.open(buf) as img, atomic_path(out) as tmp:
+        # a 256-colour palette keeps a sheet small enough to commit (colour maps survive it)
+        img.convert("RGB").quantize(256, dither=Image.Dither.NONE).save(tmp, format="PNG", optimize=True)
     return out

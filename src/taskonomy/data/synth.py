@@ -82,19 +82,21 @@ def splits(n: int, seed: int, val_fraction: float, test_fraction: float) -> dict
 
 
 _CACHE: dict = {}
+_MADE: set = set()      # folders this process has created
 
 
 def _render_point(job):
-    """Worker: render and write all views of one point; returns the number of views."""
-    out, seed, b, p, points, views, size = job
+    """Worker: render and write all views of some points of one building; returns the view count."""
+    out, seed, b, pts, points, views, size = job
     key = (seed, b, points, views)
     if key not in _CACHE:
         _CACHE.clear()
         _CACHE[key] = make_scene(seed, b, points, views)
     scene = _CACHE[key]
-    for v in range(views):
-        write_view(Path(out), scene, scene.views[(p, v)], size)
-    return views
+    for p in pts:
+        for v in range(views):
+            write_view(Path(out), scene, scene.views[(p, v)], size)
+    return views * len(pts)
 
 
 def write_view(out: Path, scene, view, size: int) -> None:
@@ -102,7 +104,9 @@ def write_view(out: Path, scene, view, size: int) -> None:
     for domain, value in data.items():
         d = enc.DOMAINS[domain]
         folder = out / domain / scene.building
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in _MADE:
+            folder.mkdir(parents=True, exist_ok=True)
+            _MADE.add(folder)
         path = folder / enc.filename(view.point, view.view, domain)
         if d.ext == "png":
             enc.write_png(path, value, d.mode)
@@ -124,8 +128,13 @@ def synthesize(settings: SynthSettings, progress: bool = True) -> dict:
     settings.check()
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out), settings.seed, b, p, settings.points, settings.views, settings.size)
-            for b in range(settings.buildings) for p in range(settings.points)]
+    # A job is a run of points of one building: whole buildings when there are enough of them
+    # (each worker then builds and plans a scene once), smaller runs otherwise.
+    chunks = max(1, -(-4 * settings.workers // settings.buildings)) if settings.workers > 1 else 1
+    step = max(1, -(-settings.points // chunks))
+    jobs = [(str(out), settings.seed, b, tuple(range(p, min(p + step, settings.points))), settings.points,
+             settings.views, settings.size)
+            for b in range(settings.buildings) for p in range(0, settings.points, step)]
     total = settings.buildings * settings.points * settings.views
     bar = tqdm(total=total, unit="view", desc=f"synth {out}", disable=not progress)
     if settings.workers == 1:
