@@ -164,6 +164,7 @@ def fake_stage2_tree(work, size="16k", targets=("normal", "reshading", "depth_zb
     for t in targets:
         write_losses(res / "tasks" / t / "losses.parquet", np.arange(n), rng.normal(size=n))
         write_losses(res / "baselines" / size / t / "scratch" / "losses.parquet", np.arange(n), rng.normal(size=n))
+        write_losses(res / "baselines" / t / "average" / "losses.parquet", np.arange(n), rng.normal(size=n) + 1)
         first = [s for s in tasks if s != t]
         pair = "+".join(sorted(first[:2]))
         for s in first + [pair]:
@@ -190,17 +191,28 @@ def snakemake(work, *args):
 
 @pytest.mark.slow
 def test_rules_build_tables_and_recompute_only_changed_target(tmp_path):
+    import json
     import time
+
     import yaml
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg.update(run="test", tasks=["normal", "reshading", "depth_zbuffer", "random"], source_only=["random"])
     cfg.setdefault("transfer", {})["sizes"] = {"16k": 40}
+    cfg["evaluation"] = {"n_random": 50, "budgets": [1, 2], "max_orders": [1, 2], "novel_orders": [1, 2],
+                         "significance_budgets": [2], "seed": 0, "metric": "sqrt_affinity"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = fake_stage2_tree(tmp_path)
     tables = ["results/test/tables/16k/affinity.csv", "results/test/tables/16k/wins_vs_task.csv",
               "results/test/tables/16k/wins_vs_pixels.csv"]
-    out = snakemake(tmp_path, *tables)
+    # the tables and, in the same run, the evaluations on them (rules/evaluate.smk)
+    ev = "results/test/eval/16k"
+    pngs = [f"{ev}/gain_quality.png", f"{ev}/novel.png", f"{ev}/table1.png", f"{ev}/significance_2_1.png"]
+    out = snakemake(tmp_path, *tables, *pngs)
     assert out.count("rule ahp_target") == 3 and "rule ahp_gather" in out
+    for p in pngs:
+        assert (tmp_path / p).stat().st_size > 5000
+    summ = json.loads((tmp_path / ev / "significance_2_1.json").read_text())
+    assert summ["scores"]["objective"]["random_max"] <= summ["scores"]["objective"]["taxonomy"] + 1e-9
     from taskonomy.supervision.tables import load
     ts = load(str(res / "tables" / "16k" / "affinity.csv"))
     assert set(ts.affinity.task_targets) == {"normal", "reshading", "depth_zbuffer"}
