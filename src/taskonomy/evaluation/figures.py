@@ -50,13 +50,14 @@ def gain_quality_figure(rows: list[dict], path: str | Path, title: str = "") -> 
     budgets = sorted({r["budget"] for r in rows})
     targets = list(dict.fromkeys(r["target"] for r in rows))
     fig, axes = plt.subplots(len(orders), 2, squeeze=False, layout="constrained",
-                             figsize=(2.5 + 0.5 * len(budgets) * 2, 0.22 * len(targets) * len(orders) + 1.2))
+                             figsize=(max(7.0, 2.5 + 0.5 * len(budgets) * 2),
+                                      max(3.0, 0.22 * len(targets) * len(orders) + 1.2)))
     idx = {(r["max_order"], r["budget"], r["target"]): r for r in rows}
     for i, k in enumerate(orders):
         for j, metric in enumerate(("gain", "quality")):
             M = np.array([[idx[(k, b, t)][metric] for b in budgets] for t in targets], dtype=float)
             im = _heat(axes[i, j], M, budgets, targets if j == 0 else None,
-                       f"{metric.capitalize()}, max transfer order={k}")
+                       f"{metric.capitalize()} (max order {k})")
             axes[i, j].set_xlabel("supervision budget")
     fig.colorbar(im, ax=axes, shrink=0.6, label="win rate")
     fig.suptitle(title or "Gain and Quality of the taxonomy's policies", fontsize=10)
@@ -97,7 +98,7 @@ def novel_figure(rows: list[dict], path: str | Path, title: str = "") -> None:
     orders = sorted({r["max_order"] for r in rows})
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     idx = {(r["task"], r["max_order"]): r for r in rows}
-    fig, axes = plt.subplots(1, 2, figsize=(2.5 + 0.55 * len(orders) * 2, 0.22 * len(tasks) + 1.2),
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 2.5 + 0.55 * len(orders) * 2), max(2.5, 0.22 * len(tasks) + 1.2)),
                              squeeze=False, layout="constrained")
     for j, (ax, metric) in enumerate(zip(axes[0], ("gain", "quality"))):
         M = np.array([[idx[(t, k)][metric] for k in orders] for t in tasks], dtype=float)
