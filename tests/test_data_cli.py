@@ -34,6 +34,10 @@ def test_check_names_a_corrupt_and_a_missing_file(root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(corrupt) in err and str(missing) in err and str(out_of_range) in err
     assert "3 problem(s)" in err
+    rgb = copy / "rgb" / "synth0000" / enc.filename(1, 1, "rgb")
+    rgb.unlink()
+    assert main(["data", "check", str(copy), "--quiet"]) == 1
+    assert str(rgb) in capsys.readouterr().err
 
 
 def test_sheet_is_a_png_with_every_domain(root, tmp_path):

@@ -76,7 +76,12 @@ def check_dataset(root, progress: bool = True) -> list[str]:
             if b not in index.buildings:
                 problems.append(f"{root}: building {b} of the manifest has no rgb files")
     domains = manifest["domains"] if manifest else index.domains
-    for key in tqdm(index.keys, desc=f"check {root}", unit="view", disable=not progress):
+    keys = index.keys
+    if manifest:   # expected views from the manifest, so that a missing rgb file is named too
+        from taskonomy.data.dataset import ViewKey
+        keys = [ViewKey(b, p, v) for b in manifest["buildings"] if b in index.buildings
+                for p in range(manifest["points_per_building"]) for v in range(manifest["views_per_point"])]
+    for key in tqdm(keys, desc=f"check {root}", unit="view", disable=not progress):
         for d in domains:
             path = index.path(key, d)
             if not path.exists():

@@ -58,11 +58,18 @@ def texture_edges(gray: np.ndarray, size: int) -> np.ndarray:
 
 
 def keypoints2d(gray: np.ndarray, size: int) -> np.ndarray:
-    s = size / 256.0
-    resp = np.zeros_like(gray)
+    """Scale-normalised |det Hessian|, max over 4 scales. Below 128 px the image is upsampled
+    to 128 px first (the box-filter Hessian needs sigma >= 1) and the response max-pooled back,
+    so a target means the same at every resolution."""
+    up = max(1, 128 // size)
+    g = ndimage.zoom(gray, up, order=1) if up > 1 else gray
+    s = g.shape[0] / 256.0
+    resp = np.zeros_like(g)
     for sigma in (1.0, 2.0, 3.0, 4.0):
         sg = max(1.0, sigma * s * 2)
-        resp = np.maximum(resp, np.abs(hessian_matrix_det(gray, sigma=sg)) * sg ** 4)
+        resp = np.maximum(resp, np.abs(hessian_matrix_det(g, sigma=sg)) * sg ** 4)
+    if up > 1:
+        resp = resp.reshape(size, up, size, up).max(axis=(1, 3))
     return 1.0 - np.exp(-resp / KEYPOINT2D_SCALE)
 
 
