@@ -4,71 +4,8 @@
 #   results/<run>/tournaments/<size>/<target>.npz
 #   results/<run>/ahp/<size>/<target>.csv (+ .wins_vs_task.csv, .wins_vs_pixels.csv)
 #   results/<run>/tables/<size>/{affinity,wins_vs_task,wins_vs_pixels}.csv
-# Which source sets a target has is decided by Stage II's beam checkpoint: see
-# ahp_transfer_sets below.
-import json
-
-from taskonomy.ahp import GAIN_SUFFIX, QUALITY_SUFFIX
-from taskonomy.settings import transfer_common
-from taskonomy.tasks import TASK_IDS, TASKS
-
-SIZES = list(transfer_common(config)["sizes"])
-# Targets: tasks that are not source-only and have an output (not the random projection).
-AHP_TARGETS = [t for t in config["tasks"] if t not in config["source_only"] and TASKS[t].kind != "none"]
-
-
-def ahp_transfer_sets(target, size):
-    """Source-set names of every transfer to ``target`` at ``size`` (every order, random too).
-
-    Stage II owns the answer: its ``beam`` checkpoint (rules/transfers.smk) writes
-    beam/<size>/<target>.json with the first-order sources ``ranked`` and the higher-order
-    ``sets`` of each order; a ``get_transfer_sets(target, size)`` function, if Stage II
-    defines one, takes precedence. Without either (a results tree made elsewhere), the beam
-    file is read directly.
-    """
-    if "get_transfer_sets" in globals():
-        return list(get_transfer_sets(target, size))
-    if hasattr(checkpoints, "beam"):
-        path = checkpoints.beam.get(target=target, size=size).output[0]
-    else:
-        path = f"{RES}/beam/{size}/{target}.json"
-    with open(path) as f:
-        beam = json.load(f)
-    sets = list(beam["ranked"])
-    for k in sorted(beam.get("sets", {}), key=int):
-        sets += beam["sets"][k]
-    return sets
-
-
-def ahp_scratch_losses(target, size):
-    """The Gain reference ("pixels"): the scratch baseline on the transfer-size data, at the
-    path of Stage I's rules (rules/common.smk get_stage1_targets)."""
-    if "get_scratch_losses" in globals():
-        return get_scratch_losses(target, size)
-    return f"{RES}/baselines/{size}/{target}/scratch/losses.parquet"
-
-
-def get_ahp_transfer_losses(wildcards):
-    t, size = wildcards.target, wildcards.size
-    return [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t, size)]
-
-
-def get_ahp_scratch_losses(wildcards):
-    return ahp_scratch_losses(wildcards.target, wildcards.size)
-
-
-def ahp_tables(size):
-    return [f"{RES}/tables/{size}/{n}" for n in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv")]
-
-
-def ahp_stage2_ready():
-    """Stage III's final targets are asked for once Stage II says which transfers exist."""
-    return "get_transfer_sets" in globals() or hasattr(checkpoints, "beam")
-
-
-def get_ahp_final_targets(wildcards):
-    return [p for size in SIZES for p in ahp_tables(size)] if ahp_stage2_ready() else []
-
+# Which source sets a target has is decided by Stage II's beam checkpoint (see
+# ahp_transfer_sets in rules/common.smk, which holds the input functions and SIZES/AHP_TARGETS).
 
 FINAL_TARGETS.append(get_ahp_final_targets)
 
@@ -86,7 +23,7 @@ rule ahp_target:
         quality=f"{RES}/ahp/{{size}}/{{target}}{QUALITY_SUFFIX}",
         gain=f"{RES}/ahp/{{size}}/{{target}}{GAIN_SUFFIX}",
     wildcard_constraints:
-        target="|".join(TASK_IDS),
+        target="|".join(AHP_TARGETS),
         size="|".join(SIZES),
     log:
         f"logs/ahp_target/{RUN}/{{size}}/{{target}}.log",

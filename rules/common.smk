@@ -111,3 +111,102 @@ def get_stage2_targets(wildcards):
     first-order and the higher-order transfers). One aggregation rule per target lets
     Snakemake evaluate every target's beam checkpoint independently, in parallel."""
     return [f"{RES}/beam/{size}/{t}.summary.json" for size in STAGE_SIZES for t in STAGE_TARGETS]
+
+
+# ---- Stage III and evaluations (rules/ahp.smk, rules/evaluate.smk) -------------------------
+from taskonomy.ahp import GAIN_SUFFIX, QUALITY_SUFFIX
+from taskonomy.settings import transfer_common
+
+SIZES = list(transfer_common(config)["sizes"])
+# Targets: tasks that are not source-only and have an output (not the random projection).
+AHP_TARGETS = [t for t in config["tasks"] if t not in config["source_only"] and _TASKS[t].kind != "none"]
+EVAL = config["evaluation"]
+EVAL_SOURCE_ONLY = " ".join(config["source_only"])
+EVAL_SIG = [(b, k) for b in EVAL["significance_budgets"] for k in EVAL["max_orders"]]
+
+
+def ahp_transfer_sets(target, size):
+    """Source-set names of every transfer to ``target`` at ``size`` (every order, random too).
+
+    Stage II owns the answer: its ``beam`` checkpoint (rules/transfers.smk) writes
+    beam/<size>/<target>.json with the first-order sources ``ranked`` and the higher-order
+    ``sets`` of each order; a ``get_transfer_sets(target, size)`` function, if Stage II
+    defines one, takes precedence. Without either (a results tree made elsewhere), the beam
+    file is read directly.
+    """
+    import json
+    if "get_transfer_sets" in globals():
+        return list(get_transfer_sets(target, size))
+    if hasattr(checkpoints, "beam"):
+        path = checkpoints.beam.get(target=target, size=size).output[0]
+    else:
+        path = f"{RES}/beam/{size}/{target}.json"
+    with open(path) as f:
+        beam = json.load(f)
+    sets = list(beam["ranked"])
+    for k in sorted(beam.get("sets", {}), key=int):
+        sets += beam["sets"][k]
+    return sets
+
+
+def get_ahp_transfer_losses(wildcards):
+    t, size = wildcards.target, wildcards.size
+    return [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t, size)]
+
+
+def get_ahp_scratch_losses(wildcards):
+    """The Gain reference ("pixels"): the scratch baseline on the transfer-size data, at the
+    path of Stage I's rules (get_stage1_targets)."""
+    return f"{RES}/baselines/{wildcards.size}/{wildcards.target}/scratch/losses.parquet"
+
+
+def ahp_tables(size):
+    return [f"{RES}/tables/{size}/{n}" for n in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv")]
+
+
+def ahp_stage2_ready():
+    """This run's Stage III/evaluation targets are asked for once Stage II says which
+    transfers exist (its beam checkpoint)."""
+    return "get_transfer_sets" in globals() or hasattr(checkpoints, "beam")
+
+
+def get_ahp_final_targets(wildcards):
+    return [p for size in SIZES for p in ahp_tables(size)] if ahp_stage2_ready() else []
+
+
+def eval_outputs(folder):
+    """Every PNG of the evaluations in one eval folder (the CSV/JSON come along)."""
+    out = [f"{folder}/gain_quality.png", f"{folder}/novel.png", f"{folder}/table1.png"]
+    return out + [f"{folder}/significance_{b}_{k}.png" for b, k in EVAL_SIG]
+
+
+def get_eval_final_targets(wildcards):
+    out = [p for table in config["paper"]["tables"] for p in eval_outputs(f"results/{table}/eval")]
+    if ahp_stage2_ready():
+        out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}")]
+    return out
+
+
+def get_eval_tables(wildcards):
+    """The table files an evaluation reads: a paper table set, or this run's tables of a size."""
+    from taskonomy.supervision.tables import table_files
+    if wildcards.get("table"):
+        return [os.path.relpath(p) for p in table_files(wildcards.table)]
+    return ahp_tables(wildcards.size)
+
+
+def get_eval_affinities(wildcards):
+    """--affinities argument matching get_eval_tables."""
+    if wildcards.get("table"):
+        return wildcards.table
+    return f"{RES}/tables/{wildcards.size}/affinity.csv"
+
+
+def get_eval_targets_arg(wildcards):
+    """Own run: the config's targets; paper tables: every task target of the table."""
+    return "" if wildcards.get("table") else "--targets " + " ".join(AHP_TARGETS)
+
+
+def get_table1_losses(wildcards):
+    from taskonomy.evaluation.losses import table1_paths
+    return [str(p) for t in AHP_TARGETS for p in table1_paths(RES, t, wildcards.size).values()]

@@ -4,53 +4,9 @@
 # Each: gain_quality (Fig. 9), significance_<budget>_<order> (Fig. 11), novel (Sec. 4.2,
 # Fig. 10 left) and table1 (Table 1; on the paper tables only its "vs random" column).
 # The similarity tree (Fig. 13) is Stage IV's (rules/taxonomy.smk).
-import os
-
-from taskonomy.supervision.tables import table_files
-
-EVAL = config["evaluation"]
-EVAL_SOURCE_ONLY = " ".join(config["source_only"])
-EVAL_SIG = [(b, k) for b in EVAL["significance_budgets"] for k in EVAL["max_orders"]]
-
-
-def eval_outputs(folder):
-    """Every PNG of the evaluations in one eval folder (the rest comes along)."""
-    out = [f"{folder}/gain_quality.png", f"{folder}/novel.png", f"{folder}/table1.png"]
-    return out + [f"{folder}/significance_{b}_{k}.png" for b, k in EVAL_SIG]
-
-
-def get_eval_final_targets(wildcards):
-    out = [p for table in config["paper"]["tables"] for p in eval_outputs(f"results/{table}/eval")]
-    if ahp_stage2_ready():
-        out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}")]
-    return out
-
+# Input functions and EVAL* constants live in rules/common.smk.
 
 FINAL_TARGETS.append(get_eval_final_targets)
-
-
-def get_eval_tables(wildcards):
-    """The table files an evaluation reads: a paper table set, or this run's tables of a size."""
-    if wildcards.get("table"):
-        return [os.path.relpath(p) for p in table_files(wildcards.table)]
-    return ahp_tables(wildcards.size)
-
-
-def eval_affinities(wildcards):
-    """--affinities argument matching get_eval_tables."""
-    if wildcards.get("table"):
-        return wildcards.table
-    return f"{RES}/tables/{wildcards.size}/affinity.csv"
-
-
-def eval_targets_arg(wildcards):
-    """Own run: the config's targets; paper tables: every task target of the table."""
-    return "" if wildcards.get("table") else "--targets " + " ".join(AHP_TARGETS)
-
-
-def get_table1_losses(wildcards):
-    from taskonomy.evaluation.losses import table1_paths
-    return [str(p) for t in AHP_TARGETS for p in table1_paths(RES, t, wildcards.size).values()]
 
 
 # Paper tables and own run share each rule: the eval folder is either results/<table>/eval
@@ -72,8 +28,8 @@ for _i, _dir in enumerate(EVAL_DIRS):
             png=f"{_dir}/gain_quality.png",
             settings=f"{_dir}/gain_quality.settings.json",
         params:
-            affinities=eval_affinities,
-            targets=eval_targets_arg,
+            affinities=get_eval_affinities,
+            targets=get_eval_targets_arg,
             budgets=" ".join(map(str, EVAL["budgets"])),
             orders=" ".join(map(str, EVAL["max_orders"])),
             metric=EVAL["metric"],
@@ -104,8 +60,8 @@ for _i, _dir in enumerate(EVAL_DIRS):
             png=f"{_dir}/significance_{{budget}}_{{order}}.png",
             settings=f"{_dir}/significance_{{budget}}_{{order}}.settings.json",
         params:
-            affinities=eval_affinities,
-            targets=eval_targets_arg,
+            affinities=get_eval_affinities,
+            targets=get_eval_targets_arg,
             n_random=EVAL["n_random"],
             seed=EVAL["seed"],
             metric=EVAL["metric"],
@@ -135,8 +91,8 @@ for _i, _dir in enumerate(EVAL_DIRS):
             png=f"{_dir}/novel.png",
             settings=f"{_dir}/novel.settings.json",
         params:
-            affinities=eval_affinities,
-            targets=eval_targets_arg,
+            affinities=get_eval_affinities,
+            targets=get_eval_targets_arg,
             orders=" ".join(map(str, EVAL["novel_orders"])),
             source_only=EVAL_SOURCE_ONLY,
             out_dir=_dir,
