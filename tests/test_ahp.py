@@ -68,6 +68,15 @@ def test_clipping_keeps_never_beaten_source_finite():
     assert vec.sum() == pytest.approx(1.0)
 
 
+def test_power_iteration_matches_dense_eigensolver():
+    rng = np.random.default_rng(4)
+    for n, m, spread in ((40, 15, 1.0), (120, 300, 0.1), (60, 5, 0.0)):
+        R = ahp.ratio_matrix(ahp.win_matrix(rng.normal(size=(n, m)) + spread * rng.normal(size=(n, 1))))
+        vals, vecs = np.linalg.eig(R)
+        ref = np.abs(vecs[:, np.argmax(vals.real)].real)
+        np.testing.assert_allclose(ahp.principal_eigenvector(R), ref / ref.sum(), rtol=1e-9)
+
+
 def test_nonfinite_losses_are_rejected():
     with pytest.raises(ahp.AHPError, match="non-finite"):
         ahp.win_matrix(np.array([[1.0, np.nan], [0.0, 1.0]]))
