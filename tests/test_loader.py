@@ -134,6 +134,26 @@ def test_reads_the_older_building_domain_nesting(root, tmp_path):
         TaskonomyDataset(old, split="train")
 
 
+def test_reads_the_older_release_folder_and_file_names(root, tmp_path):
+    """e.g. <building>/depth/point_0_view_0_domain_depth.png, points/..._domain_fixatedpose.json,
+    places/point_0_view_0.npy"""
+    old = tmp_path / "legacy"
+    b = DatasetIndex(root).buildings[1]
+    renames = {"rgb": ("rgb", "rgb"), "depth_zbuffer": ("depth", "depth"), "point_info": ("points", "fixatedpose"),
+               "class_scene": ("places", None)}
+    for d, (folder, fd) in renames.items():
+        (old / b / folder).mkdir(parents=True)
+        for src in (root / d / b).iterdir():
+            name = src.name.replace(f"_domain_{d}", f"_domain_{fd}" if fd else "")
+            shutil.copy(src, old / b / folder / name)
+    ds = TaskonomyDataset(old, split="all", tasks=["depth_zbuffer", "class_scene"])
+    new = TaskonomyDataset(root, split="all", tasks=["depth_zbuffer", "class_scene"])
+    k = new.keys.index(ds.keys[2])
+    assert torch.equal(ds[2]["y/depth_zbuffer"], new[k]["y/depth_zbuffer"])
+    assert torch.equal(ds[2]["y/class_scene"], new[k]["y/class_scene"])
+    assert TupleDataset(old, split="all", task="egomotion")[0]["y"].shape == (18,)
+
+
 def test_split_file_and_real_file_names(root, tmp_path):
     csv = tmp_path / "train_val_test_tiny.csv"
     b = DatasetIndex(root).buildings

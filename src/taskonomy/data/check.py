@@ -75,7 +75,7 @@ def check_dataset(root, progress: bool = True) -> list[str]:
         for b in manifest["buildings"]:
             if b not in index.buildings:
                 problems.append(f"{root}: building {b} of the manifest has no rgb files")
-    domains = manifest["domains"] if manifest else index.domains
+    domains = manifest["domains"] if manifest else [d for d in index.domains if d in enc.DOMAINS]
     keys = index.keys
     if manifest:   # expected views from the manifest, so that a missing rgb file is named too
         from taskonomy.data.dataset import ViewKey

@@ -34,6 +34,20 @@ DENOISE_SIGMA = 0.2          # Gaussian noise std on RGB in [-1, 1]
 COLOR_AB_SCALE = 100.0       # Lab a, b / 100 -> roughly [-1, 1]
 
 
+# The older release (`<root>/<building>/<folder>/`) used other folder names; some file names
+# differ too (points/...domain_fixatedpose.json; places/point_i_view_j.npy has no domain).
+# domain -> (folder, domain in the file name or None).
+LEGACY_NAMES = {
+    "depth_zbuffer": ("depth", "depth"), "depth_euclidean": ("mist", "mist"),
+    "reshading": ("reshade", "reshade"), "principal_curvature": ("curvature", "curvature"),
+    "edge_texture": ("edge2d", "edge2d"), "edge_occlusion": ("edge", "edge"),
+    "keypoints2d": ("keypoint2d", "keypoint2d"), "keypoints3d": ("keypoint", "keypoint"),
+    "segment_unsup2d": ("segment2d", "segment2d"), "segment_unsup25d": ("segment25d", "segment25d"),
+    "segment_semantic": ("segmentsemantic", "segmentsemantic"), "class_scene": ("places", None),
+    "class_object": ("softmax1000", None), "point_info": ("points", "fixatedpose"),
+}
+
+
 @dataclass(frozen=True, order=True)
 class ViewKey:
     building: str
@@ -66,6 +80,12 @@ class DatasetIndex:
         if not all_buildings:
             raise FileNotFoundError(f"{self.root}: no rgb folder found in either Taskonomy nesting "
                                     "(<root>/rgb/<building>/ or <root>/<building>/rgb/)")
+        # folder / file-name domain of each domain (the older release's names where they are used)
+        self._names = {d: (d, d) for d in self.domains}
+        for d, (folder, file_domain) in LEGACY_NAMES.items():
+            if d not in self._names and folder in self.domains:
+                self._names[d] = (folder, file_domain)
+        self.domains = sorted(set(self.domains) | set(self._names))
         self.buildings = all_buildings if buildings is None else list(buildings)
         missing = sorted(set(self.buildings) - set(all_buildings))
         if missing:
@@ -77,7 +97,6 @@ class DatasetIndex:
                 if m and m.group(3) == "rgb":
                     keys.append(ViewKey(b, int(m.group(1)), int(m.group(2))))
         self.keys: list[ViewKey] = sorted(keys)
-        self._ext = {d: (enc.DOMAINS[d].ext if d in enc.DOMAINS else "png") for d in self.domains}
 
     def _folder(self, building: str, domain: str) -> Path:
         if self.nesting == "domain/building":
@@ -86,7 +105,9 @@ class DatasetIndex:
 
     def path(self, key: ViewKey, domain: str) -> Path:
         ext = enc.DOMAINS[domain].ext if domain in enc.DOMAINS else "png"
-        return self._folder(key.building, domain) / f"point_{key.point}_view_{key.view}_domain_{domain}.{ext}"
+        folder, file_domain = self._names.get(domain, (domain, domain))
+        name = f"point_{key.point}_view_{key.view}" + (f"_domain_{file_domain}" if file_domain else "")
+        return self._folder(key.building, folder) / f"{name}.{ext}"
 
     def read(self, key: ViewKey, domain: str):
         return enc.read_file(self.path(key, domain), domain)
