@@ -218,8 +218,9 @@ def write_target(res: TargetResult, npz: str | Path, csv_path: str | Path) -> li
     """tournaments/<t>.npz, ahp/<t>.csv and its .wins_vs_task/.wins_vs_pixels siblings."""
     with atomic_path(npz) as tmp:
         with open(tmp, "wb") as f:
+            # the settings travel with the matrix: clip bounds and the image count
             np.savez(f, W=res.W, sources=np.array(res.sources), affinity=res.affinity,
-                     quality=res.quality, n_images=np.int64(res.n_images),
+                     quality=res.quality, n_images=np.int64(res.n_images), clip=np.array(CLIP),
                      **({"gain": res.gain} if res.gain is not None else {}))
     csv_path = Path(csv_path)
     out = [Path(npz), csv_path]
