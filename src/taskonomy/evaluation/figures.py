@@ -76,6 +76,12 @@ def significance_figure(result, path: str | Path) -> None:
         v = result.random[k]
         ax.hist(v, bins=40, color="0.65", edgecolor="0.4", label=f"{len(v)} random policies")
         ax.axvline(result.taxonomy[k], color="tab:blue", lw=2.5, label="taxonomy (BIP)")
+        cdf = ax.twinx()   # empirical CDF of the random policies on the same x axis
+        xs = np.sort(v)
+        cdf.plot(xs, np.arange(1, len(xs) + 1) / len(xs), color="tab:red", lw=1)
+        cdf.set_ylim(0, 1.02)
+        cdf.set_ylabel("CDF of random policies", color="tab:red", fontsize=8)
+        cdf.tick_params(axis="y", colors="tab:red", labelsize=7)
         label = {"quality": "mean Quality (win rate vs fully supervised)",
                  "gain": "mean Gain (win rate vs scratch)",
                  "objective": f"BIP objective ({s.metric})"}[k]
