@@ -152,6 +152,9 @@ def test_reads_the_older_release_folder_and_file_names(root, tmp_path):
     assert torch.equal(ds[2]["y/depth_zbuffer"], new[k]["y/depth_zbuffer"])
     assert torch.equal(ds[2]["y/class_scene"], new[k]["y/class_scene"])
     assert TupleDataset(old, split="all", task="egomotion")[0]["y"].shape == (18,)
+    # the real release keeps vanishing points in point_info
+    vp = TaskonomyDataset(old, split="all", tasks=["vanishing_point"])
+    assert torch.allclose(vp[2]["y/vanishing_point"], TaskonomyDataset(root, split="all", tasks=["vanishing_point"])[k]["y/vanishing_point"], atol=1e-5)
 
 
 def test_split_file_and_real_file_names(root, tmp_path):

@@ -177,6 +177,18 @@ class _Base(torch.utils.data.Dataset):
         return _resize(_rgb_tensor(self.index.read(self.keys[i], "rgb")), self.size, nearest=False)
 
 
+def _vanishing_from_info(info: dict) -> np.ndarray:
+    """Real release: point_info['vanishing_points_gaussian_sphere'] {x, y, z: unit 3-vectors}."""
+    if "vanishing_points" in info:
+        return np.asarray(info["vanishing_points"], np.float32)
+    vp = info["vanishing_points_gaussian_sphere"]
+    return np.concatenate([np.asarray(vp[a], np.float32) for a in ("x", "y", "z")])
+
+
+# low-dim targets that real folders keep inside point_info rather than in a domain folder
+FROM_POINT_INFO = {"vanishing_point": _vanishing_from_info}
+
+
 class TaskonomyDataset(_Base):
     """One view per item: RGB, encoder inputs, targets and masks of single-image tasks."""
 
@@ -188,7 +200,8 @@ class TaskonomyDataset(_Base):
             task = TASKS[t]
             if task.views > 1:
                 raise ValueError(f"task {t!r} takes {task.views} views: use TupleDataset(task={t!r})")
-            if not task.load_time and task.kind != "none" and t not in self.index.domains:
+            if (not task.load_time and task.kind != "none" and t not in self.index.domains
+                    and not (t in FROM_POINT_INFO and "point_info" in self.index.domains)):
                 raise FileNotFoundError(f"{self.root}: no folder for domain {t!r} (task {t})")
         self._has_depth = "depth_zbuffer" in self.index.domains
 
@@ -207,7 +220,10 @@ class TaskonomyDataset(_Base):
                     item[f"x/{t}"] = x
                 item[f"y/{t}"], item[f"m/{t}"] = y, m
                 continue
-            y, m = enc.target(t, self.index.read(key, t))
+            if t not in self.index.domains:     # real data: read from point_info
+                y, m = FROM_POINT_INFO[t](self.index.read(key, "point_info")), None
+            else:
+                y, m = enc.target(t, self.index.read(key, t))
             if task.kind == "lowdim":
                 item[f"y/{t}"] = torch.from_numpy(y)
                 continue
