@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from taskonomy.data import encodings as enc

@@ -346,7 +346,7 @@ def build_scene(building: str, seed: int, scene_class: int | None = None) -> Sce
     scene = Scene(building, scene_class, lo, hi, room)
     taken: list = []
     inst = 1
-    # doors first: one on a random wall
+    # furniture: each item of the recipe, against a wall (back to it) or free-standing
     for kind, nmin, nmax, wall in recipe["items"]:
         for _ in range(int(rng.integers(nmin, nmax + 1))):
             prims, foot = BUILDERS[kind](rng)
@@ -392,8 +392,8 @@ def build_scene(building: str, seed: int, scene_class: int | None = None) -> Sce
                 w, h, zc, mat, off = 0.9, 2.05, 1.025, M["wood"], 0.006
             else:
                 w, h = rng.uniform(0.4, 1.0), rng.uniform(0.3, 0.8)
-                zc, mat, off = rng.uniform(1.3, min(1.8, size[2] - h / 2 - 0.2)), M["marble" if rng.random() < 0.3 else "foliage"], 0.008
-                mat = [M["marble"], M["foliage"], M["plastic"], M["fabric"]][rng.integers(4)]
+                zc, off = rng.uniform(1.3, min(1.8, size[2] - h / 2 - 0.2)), 0.008
+                mat = [M["marble"], M["foliage"], M["plastic"], M["fabric"]][rng.integers(4)]   # "paintings"
             if length < w + 0.4:
                 continue
             t = rng.uniform(w / 2 + 0.1, length - w / 2 - 0.1)
