@@ -142,3 +142,21 @@ def test_every_scene_class_builds_and_plans():
         assert len(sc.views) == 9 and len(sc.prims) >= 5
         for v in sc.views.values():
             assert np.all(v.eye > sc.lo) and np.all(v.eye < sc.hi)
+
+
+def test_windows_have_no_depth_and_no_normals_like_holes_in_real_scans():
+    from taskonomy.data.derive import derive_view
+    from taskonomy.data.materials import MATERIAL_IDS
+    window = Prim("plane", np.array([2.5, 4.996, 1.5]), np.array([0.6, 0.0, 0.5]), MATERIAL_IDS["window"], 0, 1,
+                  axis=1, nodata=True)
+    sc = _room([window])
+    sc.points = [(np.array([2.5, 4.996, 1.5]), np.array([0.0, -1.0, 0.0]))]
+    eye = np.array([2.5, 2.0, 1.5])
+    view = View(0, 0, eye, geometry.look_at(eye, sc.points[0][0]), 0.9)
+    out = derive_view(sc, view, 48)
+    hole = out["depth_zbuffer"] == enc.DEPTH_MISSING
+    assert 0 < hole.mean() < 0.5 and hole[24, 24]
+    assert (out["depth_euclidean"] == enc.DEPTH_MISSING).sum() == hole.sum()
+    assert np.all(out["normal"][hole] == 127) and np.all(out["reshading"][hole] == 0)
+    assert not np.all(out["normal"][~hole] == 127, axis=-1).any()
+    assert out["rgb"][hole].mean() > out["rgb"][~hole].mean(), "the sky is brighter than the room"

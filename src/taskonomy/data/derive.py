@@ -179,8 +179,11 @@ def derive_view(scene: Scene, view: View, size: int) -> dict:
     rgb8 = np.round(rgb * 255).astype(np.uint8)
     gray = rgb8.astype(np.float64).mean(-1) / 255.0
     depth_e, depth_z = gb["t"], gb["depth_z"]
-    n_cam = gb["n_cam"]
-    k1, k2 = gb["K"]
+    nodata_of_id = np.zeros(N_ROOM + len(scene.prims), bool)
+    nodata_of_id[N_ROOM:] = [p.nodata for p in scene.prims]
+    valid = ~nodata_of_id[gb["ids"]]          # windows: no geometry, as holes in the real scans
+    n_cam = gb["n_cam"] * valid[..., None]
+    k1, k2 = gb["K"][0] * valid, gb["K"][1] * valid
     cx, cy, cz = gb["C"]
     reshade = np.clip(-(n_cam[..., 0] * cx + n_cam[..., 1] * cy + n_cam[..., 2] * cz), 0, 1)
     occ = occlusion_edges(depth_e, size)
@@ -192,8 +195,8 @@ def derive_view(scene: Scene, view: View, size: int) -> dict:
     onehot[scene.scene_class] = 1.0
     return {
         "rgb": rgb8,
-        "depth_zbuffer": enc.encode_depth(depth_z),
-        "depth_euclidean": enc.encode_depth(depth_e),
+        "depth_zbuffer": enc.encode_depth(depth_z, valid),
+        "depth_euclidean": enc.encode_depth(depth_e, valid),
         "normal": enc.encode_normal(n_cam),
         "reshading": np.round(reshade * 255).astype(np.uint8),
         "principal_curvature": enc.encode_curvature(k1, k2),

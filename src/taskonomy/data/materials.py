@@ -131,6 +131,11 @@ def p_screen(x, y, z, nx, ny, nz, s, seed):
     return 0.5 * fbm(x * 1.5, y * 1.5, z * 1.5, 2, seed) + 0.5 * (np.sin(z * 300) > 0.9)
 
 
+def p_window(x, y, z, nx, ny, nz, s, seed):
+    """Sky through glass: brighter towards the top, soft clouds."""
+    return np.clip(0.45 * fbm(x * 1.5, y * 1.5, z * 3, 3, seed) + 0.35 * (z - 1.0), 0, 1)
+
+
 def p_books(x, y, z, nx, ny, nz, s, seed):
     u, _ = _plane_uv(x, y, z, nx, ny, nz)
     spine = _hash(np.floor(u * 28).astype(np.int64), np.floor(z * 3.5).astype(np.int64), np.zeros_like(u, np.int64), seed)
@@ -145,6 +150,7 @@ class Material:
     c2: tuple            # colour at pattern 1
     specular: float      # Blinn-Phong weight
     shininess: float = 24.0
+    emissive: bool = False  # seen as is, not lit (window panes showing the sky)
 
 
 MATERIALS: tuple[Material, ...] = (
@@ -162,6 +168,7 @@ MATERIALS: tuple[Material, ...] = (
     Material("brick", p_brick, (0.62, 0.28, 0.20), (0.80, 0.78, 0.74), 0.0),
     Material("screen", p_screen, (0.03, 0.04, 0.06), (0.12, 0.16, 0.22), 0.8, 90),
     Material("books", p_books, (0.15, 0.20, 0.45), (0.75, 0.60, 0.30), 0.1, 10),
+    Material("window", p_window, (0.62, 0.78, 0.98), (1.0, 1.0, 1.0), 0.0, emissive=True),
 )
 MATERIAL_IDS = {m.name: i for i, m in enumerate(MATERIALS)}
 

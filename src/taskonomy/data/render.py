@@ -261,6 +261,7 @@ def shade(scene: Scene, view: View, gb: dict) -> np.ndarray:
     H, W = ids.shape
     alb = [np.zeros((H, W)) for _ in range(3)]
     spec_w = np.zeros((H, W))
+    emit = np.zeros((H, W), bool)
     shin = np.ones((H, W))
     groups = {}
     for part in range(N_ROOM):
@@ -278,6 +279,8 @@ def shade(scene: Scene, view: View, gb: dict) -> np.ndarray:
         for i in range(3):
             alb[i][m] = a[i]
         spec_w[m], shin[m] = mat.specular, mat.shininess
+        if mat.emissive:
+            emit[m] = True
     light = [np.full((H, W), scene.ambient[i]) for i in range(3)]
     spec = [np.zeros((H, W)) for _ in range(3)]
     for L in scene.lights:
@@ -294,6 +297,6 @@ def shade(scene: Scene, view: View, gb: dict) -> np.ndarray:
         for i in range(3):
             light[i] += L.color[i] * lam * att
             spec[i] += L.color[i] * sp
-    rgb = np.stack([alb[i] * light[i] + spec[i] for i in range(3)], axis=-1)
+    rgb = np.stack([np.where(emit, alb[i] * 1.6, alb[i] * light[i] + spec[i]) for i in range(3)], axis=-1)
     rgb = 1.0 - np.exp(-1.3 * rgb)                    # soft tone mapping
     return np.clip(rgb, 0.0, 1.0) ** (1 / 2.2)

@@ -38,6 +38,7 @@ class Prim:
     tint: tuple = (1.0, 1.0, 1.0)
     tex_scale: float = 1.0
     tex_seed: int = 0
+    nodata: bool = False          # no depth / normals there (glass: holes in the real scans)
 
     def corners(self) -> np.ndarray:
         """8 corners of a world bounding box (for screen-space culling and placement)."""
@@ -380,16 +381,21 @@ def build_scene(building: str, seed: int, scene_class: int | None = None) -> Sce
                                 [M["carpet"], M["fabric"]][rng.integers(2)], SEM["rug"], inst, axis=2,
                                 tint=_tint(rng, 0.6), tex_seed=int(rng.integers(10000))))
         inst += 1
-    # a door and pictures on walls, slightly in front of the wall
-    wall_items = [("door", 1)] + [("picture", int(rng.integers(recipe["pictures"][0], recipe["pictures"][1] + 1)))]
-    for kind, n in wall_items:
-        for _ in range(n):
+    # a door, windows and pictures on the walls, slightly in front of them, never overlapping
+    n_win = int(rng.integers(0, 3)) if name != "bathroom" else int(rng.integers(0, 2))
+    n_pic = int(rng.integers(recipe["pictures"][0], recipe["pictures"][1] + 1))
+    used: list = []                                    # (side, start, end) along each wall
+    for kind in ["door"] + ["window"] * n_win + ["picture"] * n_pic:
+        for _attempt in range(10):
             side = int(rng.integers(4))
             axis = 1 if side < 2 else 0
             along = 0 if axis == 1 else 1
             length = size[along]
             if kind == "door":
                 w, h, zc, mat, off = 0.9, 2.05, 1.025, M["wood"], 0.006
+            elif kind == "window":
+                w, h = rng.uniform(0.8, 1.6), rng.uniform(0.9, 1.3)
+                zc, mat, off = min(1.55, size[2] - h / 2 - 0.15), M["window"], 0.004
             else:
                 w, h = rng.uniform(0.4, 1.0), rng.uniform(0.3, 0.8)
                 zc, off = rng.uniform(1.3, min(1.8, size[2] - h / 2 - 0.2)), 0.008
@@ -397,15 +403,21 @@ def build_scene(building: str, seed: int, scene_class: int | None = None) -> Sce
             if length < w + 0.4:
                 continue
             t = rng.uniform(w / 2 + 0.1, length - w / 2 - 0.1)
+            if any(sd == side and t - w / 2 < b + 0.1 and a - 0.1 < t + w / 2 for sd, a, b in used):
+                continue
+            used.append((side, t - w / 2, t + w / 2))
             c = np.zeros(3)
             c[along] = t
             c[axis] = (lo[axis] + off) if side % 2 == 0 else (hi[axis] - off)
             c[2] = zc
             half = np.zeros(3)
             half[along], half[2] = w / 2, h / 2
-            scene.prims.append(Prim("plane", c, half, mat, SEM[kind], inst, axis=axis, tint=_tint(rng, 0.5),
-                                    tex_scale=float(rng.uniform(1.5, 3)), tex_seed=int(rng.integers(10000))))
+            sem = 0 if kind == "window" else SEM[kind]
+            scene.prims.append(Prim("plane", c, half, mat, sem, inst, axis=axis, tint=_tint(rng, 0.5 if sem else 0.05),
+                                    tex_scale=float(rng.uniform(1.5, 3)), tex_seed=int(rng.integers(10000)),
+                                    nodata=kind == "window"))
             inst += 1
+            break
     # lights: 1-3 ceiling lights of varying colour and intensity
     for _ in range(int(rng.integers(1, 4))):
         warm = rng.uniform(-1, 1)
