@@ -26,6 +26,8 @@ def collect(root: Path) -> dict:
     out: dict = {}
     tax = {}
     for f in sorted((root / "taxonomy").glob("*.json")):
+        if f.name.endswith(".lineage.json"):
+            continue
         d = json.loads(f.read_text())
         tax[f.stem] = {"objective": d.get("objective"), "cost_used": d.get("cost_used"),
                        "status": d.get("status")}
