@@ -3,7 +3,8 @@
 A *building* of the synthetic dataset is one furnished room of a scene class
 (``taskonomy.tasks.SCENE_CLASSES``). Its furniture is built from boxes, yaw-rotated boxes,
 rectangles (planes), spheres and vertical cylinders, each with an object class
-(``SEMANTIC_CLASSES``) and a procedural material. Each scene class has its own inventory,
+(``SEMANTIC_CLASSES``) and a procedural material; doors, pictures and windows hang on the
+walls (window glass has no depth, like the holes of the real scans). Each scene class has its own inventory,
 room size and materials, so the scene class is learnable from one view. Then ``M`` points
 are sampled on visible surfaces (mostly furniture) and ``V`` cameras per point fixate it
 (line of sight checked, never inside furniture). Everything is a pure function of the
