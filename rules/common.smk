@@ -36,14 +36,13 @@ import os
 from taskonomy.settings import as_json, task_settings, transfer_settings
 from taskonomy.tasks import TASKS as _TASKS, source_set_name
 
-# The dataset Stages I-II read and its completeness marker (manifest.json is written last).
-# The data stage may set DATA_ROOT before this; otherwise the embedded synthetic default.
-DATA_ROOT = globals().get("DATA_ROOT") or "data/synth"
-DATA_MANIFEST = f"{DATA_ROOT}/manifest.json"
+# Stage I / II rules read DATA_ROOT and depend on DATA_MANIFEST (both set by rules/data.smk).
 STAGE_RES = config["resources"]
 STAGE_TASKS = list(config["tasks"])
 STAGE_TARGETS = [t for t in STAGE_TASKS if t not in config["source_only"] and _TASKS[t].kind != "none"]
 STAGE_SIZES = list(config["transfer"]["sizes"])
+# the splits Stage II reads: transfers train on the first and are evaluated on the second
+STAGE_SPLITS = list(dict.fromkeys([config["transfer"]["train_split"], config["transfer"]["eval_split"]]))
 TRAINED_TASKS_RE = "|".join(t for t in STAGE_TASKS if t != "random")
 TARGETS_RE = "|".join(STAGE_TARGETS)
 SOURCES_RE = "|".join(STAGE_TASKS)
@@ -77,7 +76,7 @@ def first_order_sources(target):
 
 
 def get_transfer_inputs(wildcards):
-    splits = (config["transfer"]["train_split"], config["transfer"]["eval_split"])
+    splits = STAGE_SPLITS
     sources = wildcards.sources.split("+")
     return {
         "reps": [f"{RES}/reps/{s}/{sp}.npy" for s in sources for sp in splits],

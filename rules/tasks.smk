@@ -100,13 +100,13 @@ rule encode:
         model=f"{RES}/tasks/{{source}}/model.pt",
         manifest=DATA_MANIFEST,
     output:
-        f"{RES}/reps/{{source}}/{{split}}.npy",
+        [f"{RES}/reps/{{source}}/{split}.npy" for split in STAGE_SPLITS],
     log:
-        "logs/encode/{source}/{split}.log",
+        "logs/encode/{source}.log",
     wildcard_constraints:
         source=SOURCES_RE,
-        split="train|val|test",
     params:
+        splits=" ".join(STAGE_SPLITS),
         dtype=config["transfer"]["rep_dtype"],
         device=config["device"],
     threads: STAGE_RES["threads"]
@@ -114,7 +114,7 @@ rule encode:
         mem_mb=STAGE_RES["transfer_mem_mb"],
         runtime=STAGE_RES["transfer_runtime"],
     shell:
-        "{PY} -m taskonomy.encode --model {input.model} --data {DATA_ROOT} --split {wildcards.split}"
+        "{PY} -m taskonomy.encode --model {input.model} --data {DATA_ROOT} --split {params.splits}"
         " --out {output} --dtype {params.dtype} --device {params.device} --threads {threads} > {log} 2>&1"
 
 
@@ -122,19 +122,20 @@ rule cache_targets:
     input:
         manifest=DATA_MANIFEST,
     output:
-        f"{RES}/targets/{{target}}/{{split}}.pt",
+        [f"{RES}/targets/{{target}}/{split}.pt" for split in STAGE_SPLITS],
     log:
-        "logs/cache_targets/{target}/{split}.log",
+        "logs/cache_targets/{target}.log",
     wildcard_constraints:
         target=TARGETS_RE,
-        split="train|val|test",
+    params:
+        splits=" ".join(STAGE_SPLITS),
     threads: 1
     resources:
         mem_mb=STAGE_RES["transfer_mem_mb"],
         runtime=STAGE_RES["transfer_runtime"],
     shell:
         "{PY} -m taskonomy.encode --targets --task {wildcards.target} --data {DATA_ROOT}"
-        " --split {wildcards.split} --out {output} --threads {threads} > {log} 2>&1"
+        " --split {params.splits} --out {output} --threads {threads} > {log} 2>&1"
 
 
 FINAL_TARGETS.append(get_stage1_targets)

@@ -78,3 +78,11 @@ rule transfer_summary:
     shell:
         "{PY} -m taskonomy.transfer --summary --target {wildcards.target} --size {wildcards.size}"
         " --inputs {input} --out {output} > {log} 2>&1"
+
+
+# `snakemake stages_1_2`: everything of Stages I and II (task networks, baselines, all
+# transfers and beams), without the later stages.
+rule stages_1_2:
+    input:
+        get_stage1_targets,
+        get_stage2_targets,

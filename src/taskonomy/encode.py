@@ -66,30 +66,33 @@ def main(argv=None) -> int:
     p.add_argument("--targets", action="store_true", help="cache the labels of --task instead")
     p.add_argument("--task", help="target task (with --targets)")
     p.add_argument("--data", required=True, help="dataset root")
-    p.add_argument("--split", required=True)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--split", required=True, nargs="+", help="one or more splits")
+    p.add_argument("--out", required=True, type=Path, nargs="+", help="one output file per split")
     p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     engine.setup_torch(args.threads, 0)
-    t0 = time.perf_counter()
-    if args.targets:
-        from taskonomy.stagedata import load_targets
-        if not args.task:
-            p.error("--targets needs --task")
-        t = load_targets(args.data, args.split, resolve(args.task))
-        with atomic_path(args.out) as tmp:
-            torch.save(t, tmp)
-        print(json.dumps({"task": args.task, "split": args.split, "n": len(t["y"]),
-                          "seconds": round(time.perf_counter() - t0, 2)}))
-        return 0
-    if not args.model:
+    if len(args.split) != len(args.out):
+        p.error(f"{len(args.split)} splits but {len(args.out)} output files")
+    if args.targets and not args.task:
+        p.error("--targets needs --task")
+    if not args.targets and not args.model:
         p.error("--model is required (or --targets)")
-    arr = encode_split(args.model, args.data, args.split, args.dtype, args.device)
-    save_npy(args.out, arr)
-    print(json.dumps({"model": args.model, "split": args.split, "shape": list(arr.shape),
-                      "seconds": round(time.perf_counter() - t0, 2)}))
+    for split, out in zip(args.split, args.out):
+        t0 = time.perf_counter()
+        if args.targets:
+            from taskonomy.stagedata import load_targets
+            t = load_targets(args.data, split, resolve(args.task))
+            with atomic_path(out) as tmp:
+                torch.save(t, tmp)
+            info = {"task": args.task, "n": len(t["y"])}
+        else:
+            arr = encode_split(args.model, args.data, split, args.dtype, args.device)
+            save_npy(out, arr)
+            info = {"model": args.model, "shape": list(arr.shape)}
+        print(json.dumps({**info, "split": split, "out": str(out),
+                          "seconds": round(time.perf_counter() - t0, 2)}))
     return 0
 
 

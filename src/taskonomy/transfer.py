@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         return 0
     if args.summary:
         losses = {Path(f).parent.name: float(pd.read_parquet(f, columns=["loss"])["loss"].mean())
-                  for f in args.inputs}
+                  for f in args.inputs if str(f).endswith(".parquet")}
         write_json(args.out, {"target": target, "size": args.size, "losses": losses,
                               "best": min(losses, key=losses.get) if losses else None})
         return 0

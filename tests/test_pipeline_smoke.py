@@ -1,0 +1,97 @@
+"""End to end through Snakemake: Stages I-II of tests/smoke/config.yaml on CPU (data included).
+
+Checks the artifacts of docs/interfaces.md, that trained task networks beat their random
+baseline (the readout of the frozen random encoder) on held-out images, that a second-order
+transfer came out of the beam, that a rerun has nothing to do, and that editing one task's
+training settings invalidates that task's network and what reads it, and nothing else.
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "tests" / "smoke" / "config.yaml"
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def snakemake(workdir, *args, config=SMOKE, timeout=600):
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--configfile", str(config),
+           "--directory", str(workdir), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("smoke")
+    res = snakemake(work, "stages_1_2")
+    assert res.returncode == 0, res.stderr[-4000:]
+    return work, work / "results" / "smoke"
+
+
+@pytest.mark.slow
+def test_stage1_artifacts_and_networks_beat_random(smoke_run):
+    work, res = smoke_run
+    cfg = yaml.safe_load(SMOKE.read_text())
+    targets = [t for t in cfg["tasks"] if t != "random"]
+    for t in targets:
+        ck = torch.load(res / "tasks" / t / "model.pt", weights_only=True)
+        assert json.loads(ck["config"])["task"] == t and "state_dict" in ck
+        metrics = json.loads((res / "tasks" / t / "metrics.json").read_text())
+        assert metrics["trained"] and np.isfinite(metrics["test"]["loss"])
+        lines = (res / "tasks" / t / "train.jsonl").read_text().splitlines()
+        assert len(lines) == cfg["train"]["epochs"]
+        self_ = pd.read_parquet(res / "tasks" / t / "losses.parquet")
+        assert list(self_.columns[:2]) == ["image", "loss"] and self_["image"].dtype == np.int64
+        rand = pd.read_parquet(res / "transfers" / "small" / t / "random" / "losses.parquet")
+        avg = pd.read_parquet(res / "baselines" / t / "average" / "losses.parquet")
+        scratch = pd.read_parquet(res / "baselines" / "small" / t / "scratch" / "losses.parquet")
+        for other in (rand, avg, scratch):        # same test images, same order, every source
+            assert other["image"].tolist() == self_["image"].tolist()
+        assert self_["loss"].mean() < rand["loss"].mean(), f"{t}: task network does not beat random"
+    assert (res / "tasks" / "random" / "model.pt").exists()
+    assert "angular_error" in pd.read_parquet(res / "tasks" / "normal" / "losses.parquet").columns
+
+
+@pytest.mark.slow
+def test_stage2_reps_transfers_and_beam(smoke_run):
+    work, res = smoke_run
+    reps = np.load(res / "reps" / "normal" / "test.npy")
+    assert reps.dtype == np.float16 and reps.ndim == 4 and reps.shape[1] == 8
+    for t in ("normal", "room_layout", "fixated_pose"):
+        beam = json.loads((res / "beam" / "small" / f"{t}.json").read_text())
+        assert beam["target"] == t and "random" in beam["ranked"] and t not in beam["ranked"]
+        second = beam["sets"]["2"]
+        assert len(second) == 1 and second[0].count("+") == 1
+        df = pd.read_parquet(res / "transfers" / "small" / t / second[0] / "losses.parquet")
+        assert len(df) and np.isfinite(df["loss"]).all()
+        summary = json.loads((res / "beam" / "small" / f"{t}.summary.json").read_text())
+        assert set(summary["losses"]) == set(beam["ranked"]) | set(second)
+
+
+@pytest.mark.slow
+def test_rerun_is_a_noop_and_one_task_edit_invalidates_only_what_reads_it(smoke_run, tmp_path):
+    work, res = smoke_run
+    dry = snakemake(work, "stages_1_2", "-n")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["train"]["overrides"] = {"room_layout": {"epochs": 7}}
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    dry = snakemake(work, "stages_1_2", "-n", "--rerun-triggers", "params", "mtime", config=edited)
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out[-3000:]
+    # the outputs of the jobs that would run
+    planned = " ".join(line for line in out.splitlines() if line.strip().startswith("output:"))
+    assert "tasks/room_layout/model.pt" in planned
+    assert "transfers/small/normal/room_layout/" in planned          # reads room_layout's encoder
+    assert "tasks/normal/model.pt" not in planned and "tasks/fixated_pose/model.pt" not in planned
+    assert "baselines/small/normal/scratch" not in planned
+    assert "transfers/small/room_layout/normal/" not in planned      # target's settings unchanged
