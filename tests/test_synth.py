@@ -47,10 +47,17 @@ def test_layout_and_manifest(tmp_path):
     assert info["scene_class"] == man["building_scene_class"][b]
 
 
-def test_splits_are_by_building_and_deterministic():
+def test_splits_are_by_building_stratified_and_deterministic():
+    from taskonomy.data.synth import building_name, scene_class_of
     s1, s2 = splits(40, 0, 0.15, 0.15), splits(40, 0, 0.15, 0.15)
-    assert s1 == s2 and len(s1["val"]) == 6 and len(s1["test"]) == 6 and len(s1["train"]) == 28
-    assert not set(s1["train"]) & set(s1["test"])
+    assert s1 == s2 and len(s1["val"]) == 5 and len(s1["test"]) == 5 and len(s1["train"]) == 30
+    assert not set(s1["train"]) & set(s1["test"]) and not set(s1["val"]) & set(s1["test"])
+    cls = {building_name(i): scene_class_of(0, i) for i in range(40)}
+    for split in ("train", "val", "test"):
+        assert {cls[b] for b in s1[split]} == set(range(len(SCENE_CLASSES))), split
+    for n in (3, 4, 7):
+        s = splits(n, 1, 0.15, 0.15)
+        assert all(s[k] for k in ("train", "val", "test")) and sum(map(len, s.values())) == n
 
 
 def test_scene_classes_have_distinct_inventories():

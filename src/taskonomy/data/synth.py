@@ -71,14 +71,26 @@ def make_scene(seed: int, i: int, points: int, views: int):
 
 
 def splits(n: int, seed: int, val_fraction: float, test_fraction: float) -> dict:
-    """Building-level train/val/test split (deterministic, each non-empty when n >= 3)."""
-    order = np.random.default_rng([seed, 0x5911]).permutation(n)
-    n_val = max(1, round(n * val_fraction)) if n >= 3 else 0
-    n_test = max(1, round(n * test_fraction)) if n >= 3 else 0
-    names = [building_name(int(i)) for i in order]
-    out = {"val": sorted(names[:n_val]), "test": sorted(names[n_val:n_val + n_test]),
-           "train": sorted(names[n_val + n_test:])}
-    return out
+    """Building-level train/val/test split, stratified by scene class (every class in every
+    split when it has >= 3 buildings), deterministic; each split non-empty when n >= 3."""
+    rng = np.random.default_rng([seed, 0x5911])
+    by_class: dict = {}
+    for i in range(n):
+        by_class.setdefault(scene_class_of(seed, i), []).append(i)
+    out = {"train": [], "val": [], "test": []}
+    for cls in sorted(by_class):
+        members = [by_class[cls][j] for j in rng.permutation(len(by_class[cls]))]
+        k = len(members)
+        n_val = max(1, round(k * val_fraction)) if k >= 3 else 0
+        n_test = max(1, round(k * test_fraction)) if k >= 3 else 0
+        out["val"] += members[:n_val]
+        out["test"] += members[n_val:n_val + n_test]
+        out["train"] += members[n_val + n_test:]
+    if n >= 3:   # few buildings per class: make sure that val and test are not empty
+        for split in ("val", "test"):
+            if not out[split]:
+                out[split].append(out["train"].pop(int(rng.integers(len(out["train"])))))
+    return {k: sorted(building_name(i) for i in v) for k, v in out.items()}
 
 
 _CACHE: dict = {}
