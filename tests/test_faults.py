@@ -1,0 +1,122 @@
+"""Faults: a job killed (SIGKILL) mid-write leaves nothing Snakemake or DVC takes as complete,
+and rerunning recovers. Run: .venv/bin/pytest tests/test_faults.py -q   (about 1 minute)
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# Writes v2 of OUT through taskonomy.io.atomic_path, announces that it is half-way, then hangs
+# until it is killed.
+WRITER = """
+import sys, time
+from taskonomy.io import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    with open(tmp, "w") as f:
+        f.write('{"version": 2, "payload": "')
+        f.write("x" * 1_000_000)
+        f.flush()
+        print("HALF", flush=True)
+        time.sleep(60)
+        f.write('"}')
+"""
+
+
+def test_sigkill_mid_write_keeps_old_file_and_leaves_no_final(tmp_path):
+    out = tmp_path / "art.json"
+    out.write_text('{"version": 1}')
+    fresh = tmp_path / "fresh.json"
+    for target in (out, fresh):
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "HALF"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        assert p.returncode == -signal.SIGKILL
+    # the old version is intact, the new artifact does not exist: nothing looks complete
+    assert json.loads(out.read_text()) == {"version": 1}
+    assert not fresh.exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("art.json",)]
+    assert leftovers and all(n.startswith(".") and ".tmp" in n for n in leftovers), leftovers
+    # DVC never versions such leftovers (.dvcignore)
+    chk = subprocess.run([str(BIN / "dvc"), "check-ignore", *(f"results/x/{n}" for n in leftovers)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert chk.returncode == 0 and len(chk.stdout.split()) == len(leftovers), chk.stdout + chk.stderr
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+@pytest.mark.slow
+def test_killed_snakemake_job_is_rerun(tmp_path):
+    """SIGKILL Snakemake and its job while the job runs: the output is absent (or complete and
+    marked incomplete by Snakemake); the next run redoes exactly that job and succeeds."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    for name in ("rules", "schemas", "profiles"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    cfg["tasks"], cfg["source_only"] = ["normal", "reshading", "random"], ["random"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    target = "results/paper-16k/sweep.csv"        # the slowest Stage IV job: a grid of BIPs
+    cmd = [str(BIN / "snakemake"), "--cores", "1", target]
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    log = tmp_path / "logs/paper_sweep/paper-16k.log"
+    deadline = time.monotonic() + 120
+    while not log.exists() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    assert log.exists(), "the job never started"
+    time.sleep(1.0)                                # inside the job: imports, solving, writing
+    victims = [p.pid, *_descendants(p.pid)]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait(timeout=10)
+    out = tmp_path / target
+    if out.exists():                               # finished just before the kill: complete
+        assert out.read_text().count("\n") > 10
+    # A killed Snakemake leaves its lock: the documented recovery is `snakemake --unlock`.
+    unlock = subprocess.run(cmd + ["--unlock"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    # Snakemake plans to (re)do exactly the killed job ...
+    dry = subprocess.run(cmd + ["-n"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    plan = dry.stdout + dry.stderr
+    assert re.search(r"^paper_sweep\s+1$", plan, re.M) and re.search(r"^total\s+1$", plan, re.M), plan
+    assert "Missing output files" in plan or "incomplete" in plan.lower(), plan
+    # ... and the rerun (rerun-incomplete in profiles/default) recovers.
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("table,") and len(rows) > 10
+    done = subprocess.run(cmd + ["-n"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "Nothing to be done" in done.stdout + done.stderr
