@@ -31,6 +31,9 @@ def main() -> int:
     p.add_argument("--k", type=int, default=None)
     p.add_argument("--winrate", action="store_true")
     p.add_argument("--random-select", action="store_true")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the baseline and consistency networks")
+    p.add_argument("--retrain", action="store_true",
+                   help="rerun the baseline, consistency and energy jobs (after changing k, epochs, ...)")
     a = p.parse_args()
     run = "bench-consistency"
     data = f"data/{run}"
@@ -42,16 +45,19 @@ def main() -> int:
                                "k": a.k, "winrate": a.winrate, "random_select": a.random_select,
                                "unet": {"width": a.width, "downsample": 3},
                                "perceptual": {"epochs": 6, "batch_size": 16, "lr": 0.003, "limit": None},
-                               "train": {"epochs": 10, "batch_size": 16, "lr": 0.003, "limit": None}})
+                               "train": {"epochs": a.epochs, "batch_size": 16, "lr": 0.003, "limit": None}})
     out = ROOT / "results" / run
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     targets = [f"results/{run}/consistency/{t}/energy/eval.json" for t in a.targets]
+    force = ["--forcerun", "consistency_baseline", "consistency_train", "consistency_energy", "--"] if a.retrain else []
     t0 = time.perf_counter()
+    # mtime only: the pre-rendered data must not be re-rendered because of a config edit
     subprocess.run([str(ROOT / ".venv/bin/snakemake"), f"--configfile={out / 'config.yaml'}",
-                    "--cores", str(a.cores), "--rerun-triggers=mtime", *targets], cwd=ROOT, check=True)
+                    "--cores", str(a.cores), "--rerun-triggers=mtime", *force, *targets], cwd=ROOT, check=True)
     wall = time.perf_counter() - t0
-    lines = [f"wall time {wall:.0f} s with --cores {a.cores}", ""]
+    lines = [f"settings: {json.dumps({k: cfg['consistency'][k] for k in ('k', 'random_select', 'winrate', 'unet', 'perceptual', 'train')})}",
+             f"wall time {wall:.0f} s with --cores {a.cores}", ""]
     for t in a.targets:
         ev = json.loads((ROOT / targets[a.targets.index(t)]).read_text())
         b, c = ev["models"]["baseline"], ev["models"]["consistency"]

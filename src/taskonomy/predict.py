@@ -67,13 +67,25 @@ def _save_png(path: Path, arr: np.ndarray) -> None:
         Image.fromarray(arr).save(tmp, format="PNG")
 
 
-def _upscale(arr: np.ndarray, side: int) -> np.ndarray:
-    from PIL import Image
-    return np.asarray(Image.fromarray(arr).resize((side, side), Image.Resampling.NEAREST))
+def _save_panel(path: Path, tiles, name: str, task: str) -> None:
+    """Input, then each model's prediction (and energy map), side by side with titles."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from taskonomy.io import atomic_path
+    fig, axes = plt.subplots(1, len(tiles), figsize=(2.0 * len(tiles), 2.35), dpi=90)
+    for ax, (title, arr) in zip(axes, tiles):
+        ax.imshow(arr)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"{name}: {task}", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
 
 
-def predict(task: str, img, out: Path, results: Path, models=(), size=None, device="cpu",
-            panel_side: int = 192) -> dict:
+def predict(task: str, img, out: Path, results: Path, models=(), size=None, device="cpu") -> dict:
     from taskonomy.consistency.images import list_images, load_image
     from taskonomy.consistency.viz import to_image
     files = list_images(img)
@@ -119,14 +131,14 @@ def predict(task: str, img, out: Path, results: Path, models=(), size=None, devi
             with torch.no_grad():
                 pred = net(x).float()
             if not tiles:
-                tiles.append(_upscale(to_image("rgb", x[0]), panel_side))
+                tiles.append(("input (resized)", to_image("rgb", x[0])))
             stem = f"{f.stem}_{task}_{label}"
             if TASKS[task].kind in (LOWDIM,):
                 rec[label] = {"output": pred[0].tolist()}
                 continue
             arr = to_image(task, pred[0])
             _save_png(out / f"{stem}.png", arr)
-            tiles.append(_upscale(arr, panel_side))
+            tiles.append((label, arr))
             rec[label] = {"png": f"{stem}.png"}
             if em is not None:
                 with torch.no_grad():
@@ -134,12 +146,10 @@ def predict(task: str, img, out: Path, results: Path, models=(), size=None, devi
                     e_img, e_px = em.energy(terms)
                 earr = to_image("energy", e_px[0])
                 _save_png(out / f"{stem}_energy.png", earr)
-                tiles.append(_upscale(earr, panel_side))
+                tiles.append((f"{label} energy", earr))
                 rec[label].update({"energy": float(e_img[0]), "energy_png": f"{stem}_energy.png"})
         if len(tiles) > 1:
-            gap = np.full((panel_side, 4, 3), 255, np.uint8)
-            row = [t for tile in tiles for t in (tile, gap)][:-1]
-            _save_png(out / f"{f.stem}_{task}_panel.png", np.concatenate(row, axis=1))
+            _save_panel(out / f"{f.stem}_{task}_panel.png", tiles, f.name, task)
         report["images"][str(f)] = rec
     from taskonomy.io import write_json
     write_json(out / "predict.json", report)
