@@ -48,6 +48,9 @@ TARGETS_RE = "|".join(STAGE_TARGETS)
 SOURCES_RE = "|".join(STAGE_TASKS)
 SIZES_RE = "|".join(STAGE_SIZES)
 SOURCE_SET_RE = rf"({SOURCES_RE})(\+({SOURCES_RE}))*"
+HIGHER_SOURCE_SET_RE = rf"({SOURCES_RE})(\+({SOURCES_RE}))+"
+BEAM_TRAIN_FLAGS = (f"--train-higher --reps {RES}/reps --targets {RES}/targets"
+                    if config["transfer"]["max_order"] > 1 else "")
 
 
 def get_out_dir(wildcards, output):
@@ -96,20 +99,32 @@ def get_stage1_targets(wildcards):
     return out
 
 
-def get_higher_order_losses(wildcards):
-    """Higher-order transfers of one (size, target), read from its beam checkpoint."""
-    import json
-    with open(checkpoints.beam.get(size=wildcards.size, target=wildcards.target).output[0]) as f:
-        sets = json.load(f)["sets"]
-    return [f"{RES}/transfers/{wildcards.size}/{wildcards.target}/{name}/losses.parquet"
-            for names in sets.values() for name in names]
+def get_beam_inputs(wildcards):
+    """First-order results of the target; with higher orders, also what they train on."""
+    out = {"first": get_first_order_losses(wildcards)}
+    if config["transfer"]["max_order"] > 1:
+        out["reps"] = [f"{RES}/reps/{s}/{sp}.npy" for s in first_order_sources(wildcards.target)
+                       if s != "random" for sp in STAGE_SPLITS]
+        out["targets"] = [f"{RES}/targets/{wildcards.target}/{sp}.pt" for sp in STAGE_SPLITS]
+    return out
+
+
+def first_order_settings(targets):
+    """Input function (params) of one source's first-order job: each target's settings."""
+    def settings(wildcards):
+        return as_json({"per_target": {t: transfer_settings(config, t, wildcards.size) for t in targets}})
+    return settings
 
 
 def get_stage2_targets(wildcards):
-    """Per (size, target): the summary of all its transfers (which needs the beam, the
-    first-order and the higher-order transfers). One aggregation rule per target lets
-    Snakemake evaluate every target's beam checkpoint independently, in parallel."""
-    return [f"{RES}/beam/{size}/{t}.summary.json" for size in STAGE_SIZES for t in STAGE_TARGETS]
+    """First-order transfers and the beam files; each beam job also makes its target's
+    higher-order transfers, so no checkpoint has to be evaluated to list the targets."""
+    out = []
+    for size in STAGE_SIZES:
+        for t in STAGE_TARGETS:
+            out += get_first_order_losses(type("W", (), {"size": size, "target": t}))
+            out.append(f"{RES}/beam/{size}/{t}.json")
+    return out
 
 
 # ---- Stage III and evaluations (rules/ahp.smk, rules/evaluate.smk) -------------------------

@@ -1,8 +1,54 @@
-# Stage II: every first-order transfer source -> target per transfer-data size, a checkpoint
-# per (size, target) ranking the first-order sources (beam/<size>/<target>.json), which
-# decides the higher-order transfers (all k-combinations of the top_k sources for k <= top_k,
-# then a beam). Transfers train on cached representations; many small jobs share the group
-# "transfers" so that a cluster sees a few big jobs (profile: group-components).
+# Stage II: transfer functions on cached representations, per transfer-data size.
+# - First order: one job per (size, source) trains that source's transfers to every target in
+#   one process (a Python + torch start costs more than a small transfer), so editing one
+#   task reruns exactly the jobs whose source it is.
+# - A checkpoint per (size, target) ranks the first-order sources (beam/<size>/<target>.json)
+#   and trains the higher-order transfers the beam selects (all k-combinations of the top_k
+#   sources for k <= top_k, then a beam) in the same process.
+# - `transfer` makes any single transfer file by itself (e.g. one higher-order set again).
+# Transfer jobs share the group "transfers" so a cluster profile can bundle them.
+
+
+def _first_order_rule(src):
+    """The rule that trains every first-order transfer from ``src``."""
+    targets = [t for t in STAGE_TARGETS if t != src]
+    if not targets:
+        return
+
+    rule:
+        name:
+            f"transfers_from_{src}"
+        input:
+            reps=[f"{RES}/reps/{src}/{sp}.npy" for sp in STAGE_SPLITS],
+            targets=[f"{RES}/targets/{t}/{sp}.pt" for t in targets for sp in STAGE_SPLITS],
+        output:
+            [f"{RES}/transfers/{{size}}/{t}/{src}/losses.parquet" for t in targets],
+        log:
+            f"logs/transfers_from/{src}/{{size}}.log",
+        benchmark:
+            f"benchmarks/transfers_from/{src}/{{size}}.tsv"
+        wildcard_constraints:
+            size=SIZES_RE,
+        params:
+            settings=first_order_settings(targets),
+            source=src,
+            targets=" ".join(targets),
+        group:
+            "transfers"
+        threads: STAGE_RES["threads"]
+        resources:
+            mem_mb=STAGE_RES["transfer_mem_mb"],
+            runtime=STAGE_RES["transfer_runtime"] * len(targets),
+            gpu=STAGE_RES["gpu"],
+        shell:
+            "{PY} -m taskonomy.transfer --target {params.targets} --size {wildcards.size}"
+            " --sources {params.source} --reps {RES}/reps --targets {RES}/targets"
+            " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
+            " --threads {threads} > {log} 2>&1"
+
+
+for _src in STAGE_TASKS:
+    _first_order_rule(_src)
 
 
 rule transfer:
@@ -10,13 +56,12 @@ rule transfer:
         unpack(get_transfer_inputs),
     output:
         losses=f"{RES}/transfers/{{size}}/{{target}}/{{sources}}/losses.parquet",
-        metrics=f"{RES}/transfers/{{size}}/{{target}}/{{sources}}/metrics.json",
     log:
         "logs/transfer/{size}/{target}/{sources}.log",
     wildcard_constraints:
         target=TARGETS_RE,
         size=SIZES_RE,
-        sources=SOURCE_SET_RE,
+        sources=HIGHER_SOURCE_SET_RE,
     params:
         settings=get_transfer_settings,
         out=get_out_dir,
@@ -35,49 +80,35 @@ rule transfer:
 
 checkpoint beam:
     input:
-        get_first_order_losses,
+        unpack(get_beam_inputs),
     output:
         f"{RES}/beam/{{size}}/{{target}}.json",
     log:
         "logs/beam/{size}/{target}.log",
+    benchmark:
+        "benchmarks/beam/{size}/{target}.tsv"
     wildcard_constraints:
         target=TARGETS_RE,
         size=SIZES_RE,
     params:
+        settings=get_transfer_settings,
         max_order=config["transfer"]["max_order"],
         top_k=config["transfer"]["top_k"],
         beam_width=config["transfer"]["beam_width"],
-    threads: 1
+        train_higher=BEAM_TRAIN_FLAGS,
+    group:
+        "transfers"
+    threads: STAGE_RES["threads"]
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=STAGE_RES["transfer_mem_mb"],
+        runtime=STAGE_RES["transfer_runtime"] * 10,
+        gpu=STAGE_RES["gpu"],
     shell:
         "{PY} -m taskonomy.transfer --rank --target {wildcards.target} --size {wildcards.size}"
         " --max-order {params.max_order} --top-k {params.top_k} --beam-width {params.beam_width}"
-        " --inputs {input} --out {output} > {log} 2>&1"
-
-
-FINAL_TARGETS.append(get_stage2_targets)
-
-
-rule transfer_summary:
-    input:
-        first=get_first_order_losses,
-        higher=get_higher_order_losses,
-    output:
-        f"{RES}/beam/{{size}}/{{target}}.summary.json",
-    log:
-        "logs/transfer_summary/{size}/{target}.log",
-    wildcard_constraints:
-        target=TARGETS_RE,
-        size=SIZES_RE,
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    shell:
-        "{PY} -m taskonomy.transfer --summary --target {wildcards.target} --size {wildcards.size}"
-        " --inputs {input} --out {output} > {log} 2>&1"
+        " --inputs {input.first} --out {output} {params.train_higher}"
+        " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
+        " --threads {threads} > {log} 2>&1"
 
 
 # `snakemake stages_1_2`: everything of Stages I and II (task networks, baselines, all
@@ -86,3 +117,6 @@ rule stages_1_2:
     input:
         get_stage1_targets,
         get_stage2_targets,
+
+
+FINAL_TARGETS.append(get_stage2_targets)

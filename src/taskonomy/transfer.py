@@ -3,8 +3,11 @@
     taskonomy transfer --config config.yaml --target normal --sources depth_zbuffer+reshading \
         --size 16k --reps results/default/reps --targets results/default/targets \
         --out results/default/transfers/16k/normal/depth_zbuffer+reshading
+    taskonomy transfer --target normal reshading --sources depth_zbuffer --size 16k ... \
+        --out-root results/default/transfers/16k          # one job, several targets
     taskonomy transfer --rank --target normal --size 16k --max-order 3 \
-        --inputs results/default/transfers/16k/normal/*/losses.parquet --out results/default/beam/16k/normal.json
+        --inputs results/default/transfers/16k/normal/*/losses.parquet --out results/default/beam/16k/normal.json \
+        [--train-higher --reps ... --targets ... --out-root results/default/transfers/16k]
 
 A transfer reads the frozen sources' representations (``reps/<src>/<split>.npy``), concatenates
 them channel-wise (higher order), and trains the 2-conv readout + a fresh target decoder on
@@ -149,12 +152,24 @@ def rank_sources(target: str, size: str, inputs, max_order: int, top_k: int, bea
             "max_order": max_order, "top_k": top_k, "beam_width": beam_width}
 
 
+def _settings_for(args, target: str) -> dict:
+    """This target's resolved settings: from --settings (one target's dict, or
+    {"per_target": {target: dict}} for a batch) or resolved from --config."""
+    if args.settings:
+        s = json.loads(args.settings)
+        return s["per_target"][target] if "per_target" in s else s
+    from taskonomy.config import load_config
+    from taskonomy.settings import transfer_settings
+    return transfer_settings(load_config(args.config), target, args.size)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="taskonomy transfer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", required=True)
+    p.add_argument("--target", required=True, nargs="+", help="target task(s); several: one job trains all")
     p.add_argument("--size", required=True, help="transfer-data size name (config transfer.sizes)")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", type=Path, help="output folder (one target) or beam json (--rank)")
+    p.add_argument("--out-root", type=Path, help="write <out-root>/<target>/<sources>/ (transfers/<size>)")
     p.add_argument("--sources", help="source set, e.g. depth_zbuffer+reshading")
     p.add_argument("--reps", help="folder of cached representations (reps/<src>/<split>.npy)")
     p.add_argument("--targets", help="folder of cached targets (targets/<task>/<split>.pt)")
@@ -162,40 +177,49 @@ def main(argv=None) -> int:
     p.add_argument("--settings", help="resolved settings as JSON (what the rule passes)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
-    p.add_argument("--summary", action="store_true", help="mean test loss of every transfer -> json")
-    p.add_argument("--inputs", nargs="*", default=[], help="(--rank/--summary) losses.parquet files")
+    p.add_argument("--train-higher", action="store_true",
+                   help="(--rank) also train the beam's higher-order transfers under --out-root")
+    p.add_argument("--inputs", nargs="*", default=[], help="(--rank) first-order losses.parquet files")
     p.add_argument("--max-order", type=int, default=None)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--beam-width", type=int, default=None)
     args = p.parse_args(argv)
-    target = resolve(args.target)
+    targets = [resolve(t) for t in args.target]
     if args.rank:
         from taskonomy.settings import TRANSFER_DEFAULTS
         d = TRANSFER_DEFAULTS
+        if len(targets) != 1 or not args.out:
+            p.error("--rank takes one --target and --out")
+        target = targets[0]
         res = rank_sources(target, args.size, args.inputs, args.max_order or d["max_order"],
                            args.top_k or d["top_k"], args.beam_width or d["beam_width"])
+        if args.train_higher:
+            if not (args.reps and args.targets and args.out_root):
+                p.error("--train-higher needs --reps, --targets and --out-root")
+            s = _settings_for(args, target)
+            res["higher_losses"] = {}
+            for name in (n for names in res["sets"].values() for n in names):
+                m = run_transfer(s, list(parse_source_set(name)), args.reps, args.targets,
+                                 args.out_root / target / name, args.threads)
+                res["higher_losses"][name] = m["test"]["loss"]
         write_json(args.out, res)
-        print(json.dumps({k: res[k] for k in ("target", "ranked")}))
-        return 0
-    if args.summary:
-        losses = {Path(f).parent.name: float(pd.read_parquet(f, columns=["loss"])["loss"].mean())
-                  for f in args.inputs if str(f).endswith(".parquet")}
-        write_json(args.out, {"target": target, "size": args.size, "losses": losses,
-                              "best": min(losses, key=losses.get) if losses else None})
+        print(json.dumps({k: res[k] for k in ("target", "ranked", "sets")}))
         return 0
     if not (args.sources and args.reps and args.targets):
         p.error("--sources, --reps and --targets are required (or --rank)")
-    if args.settings:
-        s = json.loads(args.settings)
-    else:
-        from taskonomy.config import load_config
-        from taskonomy.settings import transfer_settings
-        s = transfer_settings(load_config(args.config), target, args.size)
+    if len(targets) > 1 and not args.out_root:
+        p.error("several targets need --out-root")
+    if not (args.out or args.out_root):
+        p.error("--out or --out-root is required")
     sources = [resolve(x) for x in parse_source_set(args.sources)]
-    if target in sources:
-        p.error(f"target {target!r} cannot be its own source (that is the task network, 'self')")
-    m = run_transfer(s, sources, args.reps, args.targets, args.out, args.threads)
-    print(json.dumps({k: v for k, v in m.items() if k != "config"}))
+    name = source_set_name(sources)
+    for target in targets:
+        if target in sources:
+            p.error(f"target {target!r} cannot be its own source (that is the task network, 'self')")
+    for target in targets:
+        out = args.out if (args.out and len(targets) == 1) else args.out_root / target / name
+        m = run_transfer(_settings_for(args, target), sources, args.reps, args.targets, out, args.threads)
+        print(json.dumps({k: v for k, v in m.items() if k != "config"}))
     return 0
 
 
