@@ -115,3 +115,14 @@ def test_console_script(chain):
                          capture_output=True, text=True, env={**os.environ})
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].startswith("b.json  [")
+
+
+def test_absolute_paths_inside_workdir_are_stored_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "in.csv").write_text("1")
+    (tmp_path / "o.json").write_text("{}")
+    lineage.record([tmp_path / "o.json"], [tmp_path / "sub" / "in.csv", "/etc/hostname"])
+    rec = lineage.load("o.json")
+    assert rec["artifact"] == "o.json"
+    assert [i["path"] for i in rec["inputs"]] == ["sub/in.csv", "/etc/hostname"]

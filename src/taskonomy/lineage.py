@@ -126,12 +126,23 @@ def _jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
+def _portable(path: str | os.PathLike) -> str:
+    """Absolute paths inside the working directory (e.g. package data of an editable install)
+    are stored relative to it, so the record stays valid in another clone."""
+    p = os.fspath(path)
+    if os.path.isabs(p):
+        rel = os.path.relpath(p)
+        if not rel.startswith(".."):
+            return rel
+    return p
+
+
 def record(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike] = (),
            params: Any = None, seed: int | None = None, started: str | None = None,
            ended: str | None = None) -> list[Path]:
     """Write ``<output>.lineage.json`` for every output (which must exist). Returns the paths."""
-    outputs = [os.fspath(o) for o in outputs]
-    inputs = [os.fspath(i) for i in inputs]
+    outputs = [_portable(o) for o in outputs]
+    inputs = [_portable(i) for i in inputs]
     missing = [o for o in outputs if not os.path.exists(o)]
     if missing:
         raise FileNotFoundError(f"lineage.record: output(s) not written: {', '.join(missing)}")
