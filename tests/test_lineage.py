@@ -118,11 +118,13 @@ def test_console_script(chain):
 
 
 def test_absolute_paths_inside_workdir_are_stored_relative(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "in.csv").write_text("1")
-    (tmp_path / "o.json").write_text("{}")
-    lineage.record([tmp_path / "o.json"], [tmp_path / "sub" / "in.csv", "/etc/hostname"])
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    (work / "sub" / "in.csv").write_text("1")
+    (tmp_path / "outside.csv").write_text("2")
+    (work / "o.json").write_text("{}")
+    lineage.record([work / "o.json"], [work / "sub" / "in.csv", tmp_path / "outside.csv"])
     rec = lineage.load("o.json")
     assert rec["artifact"] == "o.json"
-    assert [i["path"] for i in rec["inputs"]] == ["sub/in.csv", "/etc/hostname"]
+    assert [i["path"] for i in rec["inputs"]] == ["sub/in.csv", str(tmp_path / "outside.csv")]
