@@ -6,11 +6,12 @@ jobs it would run must be exactly the expected ones. (Snakemake 9.27's `--list-c
 lists the last output of every job even when nothing changed, so it is not used.)
 About 1-2 minutes on a quiet machine. Run: .venv/bin/pytest tests/test_incremental.py -q
 
-TODO (training stages, once a cheap Stage I/II run exists to start from): editing
-`train.overrides.<task>` reruns that task's network, its encode/reps and the transfers and
-Stage III/IV jobs reading it, not other tasks'; `transfer.epochs` reruns transfers and
-scratch baselines, not task networks; `resources.*` (threads, mem, gpu) reruns nothing;
-`data.synth.*` reruns everything downstream of the data; `evaluation.*` only eval rules.
+Stage I (a tiny dataset, two task networks, one epoch): `train.overrides.<task>` reruns that
+network only; `resources.*` reruns nothing; `data.synth.*` reruns the data and both networks.
+TODO (Stage II-IV on our own results, once a cheap full smoke run exists to start from): a task
+override also reruns that task's reps, the transfers reading them and the Stage III/IV jobs of
+their targets, not other targets'; `transfer.epochs` reruns transfers and scratch baselines,
+not task networks; `evaluation.*` only the eval rules.
 """
 from __future__ import annotations
 
@@ -131,3 +132,64 @@ def test_deleted_output_reruns_only_its_job(workflow):
     assert planned(workflow)[0] == {"paper_tree": 1}
     snakemake(workflow)
     assert target.is_file() and planned(workflow)[0] == {}
+
+
+STAGE1 = {
+    "run": "inc", "device": "cpu", "tasks": ["normal", "class_scene", "random"], "source_only": ["random"],
+    "model": {"encoder": "resnet_tiny", "width": 8, "stride": 8, "decoder_width": 16, "fc_hidden": 32,
+              "readout_width": 16},
+    "train": {"epochs": 1, "batch_size": 16},
+    "resources": {"threads": 1},
+    "data": {"root": "data/inc", "synth": {"buildings": 8, "points": 2, "views": 3, "size": 32, "workers": 1}},
+}
+STAGE1_TARGETS = ["results/inc/tasks/normal/model.pt", "results/inc/tasks/class_scene/model.pt"]
+
+
+def stage1(wf: Path, *args: str) -> str:
+    p = subprocess.run([SNAKEMAKE, "--cores", "2", *args, *STAGE1_TARGETS, "--configfile", "inc.yaml"],
+                       cwd=wf, capture_output=True, text=True, timeout=400)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stdout + p.stderr
+
+
+def stage1_planned(wf: Path, **edits) -> dict[str, int]:
+    cfg = yaml.safe_load(yaml.safe_dump(STAGE1))
+    for dotted, value in edits.items():
+        node = cfg
+        *parents, last = dotted.split("__")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    (wf / "inc.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        out = stage1(wf, "-n")
+    finally:
+        (wf / "inc.yaml").write_text(yaml.safe_dump(STAGE1))
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
+    jobs = dict((r, int(n)) for r, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.M))
+    jobs.pop("total", None)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    wf = tmp_path_factory.mktemp("stage1")
+    copy_workflow(wf)
+    (wf / "inc.yaml").write_text(yaml.safe_dump(STAGE1))
+    stage1(wf)
+    return wf
+
+
+def test_stage1_override_reruns_only_that_task(trained):
+    assert stage1_planned(trained) == {}
+    assert stage1_planned(trained, train__overrides={"normal": {"epochs": 2}}) == {"train_task": 1}
+
+
+def test_stage1_resources_rerun_nothing(trained):
+    assert stage1_planned(trained, resources__threads=2, resources__train_mem_mb=3000, resources__gpu=1) == {}
+
+
+def test_stage1_data_settings_rerun_data_and_networks(trained):
+    assert stage1_planned(trained, data__synth__points=3) == {"synth_data": 1, "train_task": 2}
