@@ -32,6 +32,8 @@ def main() -> int:
     p.add_argument("--winrate", action="store_true")
     p.add_argument("--random-select", action="store_true")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the baseline and consistency networks")
+    p.add_argument("--perceptual-epochs", type=int, default=6)
+    p.add_argument("--retrain-perceptual", action="store_true", help="also rerun the perceptual networks")
     p.add_argument("--retrain", action="store_true",
                    help="rerun the baseline, consistency and energy jobs (after changing k, epochs, ...)")
     a = p.parse_args()
@@ -44,13 +46,14 @@ def main() -> int:
     cfg["consistency"].update({"enabled": True, "targets": list(a.targets),
                                "k": a.k, "winrate": a.winrate, "random_select": a.random_select,
                                "unet": {"width": a.width, "downsample": 3},
-                               "perceptual": {"epochs": 6, "batch_size": 16, "lr": 0.003, "limit": None},
+                               "perceptual": {"epochs": a.perceptual_epochs, "batch_size": 16, "lr": 0.003, "limit": None},
                                "train": {"epochs": a.epochs, "batch_size": 16, "lr": 0.003, "limit": None}})
     out = ROOT / "results" / run
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     targets = [f"results/{run}/consistency/{t}/energy/eval.json" for t in a.targets]
-    force = ["--forcerun", "consistency_baseline", "consistency_train", "consistency_energy", "--"] if a.retrain else []
+    force = ["--forcerun", "consistency_baseline", "consistency_train", "consistency_energy",
+             *(["consistency_perceptual"] if a.retrain_perceptual else []), "--"] if a.retrain else []
     t0 = time.perf_counter()
     # mtime only: the pre-rendered data must not be re-rendered because of a config edit
     subprocess.run([str(ROOT / ".venv/bin/snakemake"), f"--configfile={out / 'config.yaml'}",

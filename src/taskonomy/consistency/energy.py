@@ -217,8 +217,10 @@ def plot(test_df, ood_df, target: str, path: Path, summary: dict) -> None:
         o = ood_df[ood_df["mode"] == mode] if len(ood_df) else ood_df
         for i, (_, r) in enumerate(o.iterrows()):
             ax.axhline(r["energy"], ls="--", lw=1, color=plt.cm.tab10(1 + i % 9))
-            ax.text(ax.get_xlim()[1] if len(d) else 0, r["energy"], f" {Path(r['name']).stem}", fontsize=7,
-                    va="bottom", ha="right", color=plt.cm.tab10(1 + i % 9))
+            # alternate sides so that the labels of close lines do not overlap
+            x0, x1 = ax.get_xlim()
+            ax.text(x1 if i % 2 == 0 else x0, r["energy"], f" {Path(r['name']).stem} ", fontsize=7,
+                    va="bottom", ha="right" if i % 2 == 0 else "left", color=plt.cm.tab10(1 + i % 9))
         rho = spearman(d["energy"], d[err_col])
         ax.set_title(f"{target}, {mode}: Spearman rho = {rho:.2f} (n={len(d)})", fontsize=9)
         ax.set_xlabel(f"{target} {err_col.replace('_', ' ')} on the test split")
