@@ -150,9 +150,9 @@ def test_energy_terms_standardisation_and_spearman():
 
 # ---------------------------------------------------------------- end to end
 def _run(args):
-    r = subprocess.run([PY, "-m", *args, "--threads", "1"], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+    """A stage's command-line main, in process (saves a torch import per call)."""
+    import importlib
+    assert importlib.import_module(args[0]).main([*args[1:], "--threads", "1"]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +174,8 @@ def tiny(tmp_path_factory):
         _run(["taskonomy.consistency.train", "--target", "normal", "--mode", mode, "--data", str(data),
               "--perceptual-dir", str(res / "perceptual"), "--out", str(res / "normal" / mode),
               "--settings", json.dumps(cs.target_settings(cfg, "normal", mode))])
-    r = subprocess.run([PY, "-m", "taskonomy.consistency.ood", "--out", str(res / "ood"), "--names",
-                        *cfg["consistency"]["ood_images"]], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    from taskonomy.consistency.ood import main as ood_main
+    assert ood_main(["--out", str(res / "ood"), "--names", *cfg["consistency"]["ood_images"]]) == 0
     _run(["taskonomy.consistency.energy", "--target", "normal", "--data", str(data), "--models", str(res),
           "--ood-dir", str(res / "ood"), "--out", str(res / "normal" / "energy"),
           "--settings", json.dumps(cs.energy_settings(cfg, "normal"))])
