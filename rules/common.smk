@@ -33,7 +33,7 @@ def get_final_targets(wildcards):
 # ---- Stage I / II (rules/tasks.smk, rules/transfers.smk) ----------------------------------
 import os
 
-from taskonomy.settings import as_json, task_settings, transfer_settings
+from taskonomy.settings import as_json, scratch_settings, task_settings, transfer_settings
 from taskonomy.tasks import TASKS as _TASKS, source_set_name
 
 # Stage I / II rules read DATA_ROOT and depend on DATA_MANIFEST (both set by rules/data.smk).
@@ -66,7 +66,6 @@ def get_random_settings(wildcards):
 
 
 def get_scratch_settings(wildcards):
-    from taskonomy.train import scratch_settings
     return as_json(scratch_settings(transfer_settings(config, wildcards.target, wildcards.size)))
 
 
@@ -224,3 +223,44 @@ def get_eval_targets_arg(wildcards):
 def get_table1_losses(wildcards):
     from taskonomy.evaluation.losses import table1_paths
     return [str(p) for t in AHP_TARGETS for p in table1_paths(RES, t, wildcards.size).values()]
+
+
+# ---- Stage IV on this run's own affinities (rules/taxonomy.smk run_* rules) ----------------
+TAXO = config["taxonomy"]
+# The summary shows the first transfer size (the default config has one).
+TAXO_SIZE = SIZES[0]
+# A budget counts supervised tasks; the random projection can never be supervised.
+_n_supervisable = len([t for t in config["tasks"] if t != "random"])
+for _b in TAXO["budgets"] + [TAXO["default_budget"]]:
+    if _b > _n_supervisable:
+        raise ValueError(f"config taxonomy: budget {_b} exceeds the {_n_supervisable} tasks of the run "
+                         f"that can be supervised (config tasks); lower taxonomy.budgets/default_budget")
+
+
+def run_taxonomy_dir(size):
+    return f"{RES}/taxonomy/{size}"
+
+
+def run_affinities(wildcards):
+    return f"{RES}/tables/{wildcards.size}/affinity.csv"
+
+
+def get_run_taxonomy_figures(size):
+    d = run_taxonomy_dir(size)
+    out = [f"{d}/{b}_{k}.png" for b in TAXO["budgets"] for k in TAXO["max_orders"]]
+    return out + [f"{d}/sweep.png", f"{d}/tree.png", f"{d}/affinity.png"]
+
+
+def get_run_summary_inputs(wildcards):
+    b, k = TAXO["default_budget"], TAXO["default_order"]
+    d = run_taxonomy_dir(TAXO_SIZE)
+    return {"taxonomy": f"{d}/{b}_{k}.json", "png": f"{d}/{b}_{k}.png",
+            "significance": f"{RES}/eval/{TAXO_SIZE}/significance_{b}_{k}.json",
+            "figures": [p for p in get_run_taxonomy_figures(TAXO_SIZE) if p != f"{d}/{b}_{k}.png"]}
+
+
+def get_run_taxonomy_targets(wildcards):
+    if not ahp_stage2_ready():
+        return []
+    out = [p for size in SIZES for p in get_run_taxonomy_figures(size)]
+    return out + [f"{RES}/summary.md"]

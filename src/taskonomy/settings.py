@@ -84,5 +84,12 @@ def transfer_settings(cfg: dict, target: str, size: str) -> dict:
             "device": cfg.get("device", "auto")}
 
 
+def scratch_settings(ts: dict) -> dict:
+    """The scratch baseline: the target's full network, transfer data and schedule."""
+    return {"task": ts["target"], "model": ts["model"], "train": {**ts["train"], "limit": ts["n"]},
+            "seed": ts["seed"], "device": ts["device"], "split": ts["train_split"],
+            "eval_split": ts["eval_split"], "subset_seed": ts["subset_seed"], "size": ts["size"]}
+
+
 def as_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -107,7 +107,7 @@ def build_settings(args) -> dict:
         s = json.loads(args.settings)
     else:
         from taskonomy.config import load_config
-        from taskonomy.settings import task_settings, transfer_settings
+        from taskonomy.settings import scratch_settings, task_settings, transfer_settings
         cfg = load_config(args.config)
         if args.scratch:
             s = scratch_settings(transfer_settings(cfg, args.task, args.scratch))
@@ -116,13 +116,6 @@ def build_settings(args) -> dict:
     if args.epochs is not None:
         s["train"]["epochs"] = args.epochs
     return s
-
-
-def scratch_settings(ts: dict) -> dict:
-    """The scratch baseline: the target's full network, transfer data and schedule."""
-    return {"task": ts["target"], "model": ts["model"], "train": {**ts["train"], "limit": ts["n"]},
-            "seed": ts["seed"], "device": ts["device"], "split": ts["train_split"],
-            "eval_split": ts["eval_split"], "subset_seed": ts["subset_seed"], "size": ts["size"]}
 
 
 def main(argv=None) -> int:
