@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# run: the pipeline, then the HTML report of its figures (Snakemake `report(...)` outputs),
+# then the summary (recommended policy, significance). RUN = `run:` of config.yaml.
+RUN ?= $(shell awk '$$1 == "run:" {print $$2; exit}' config.yaml)
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/$(RUN)/report.html
+	cat results/$(RUN)/summary.md
 
 dry: setup
 	$(BIN)/snakemake --cores $(CORES) -n

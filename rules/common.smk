@@ -229,8 +229,9 @@ def get_table1_losses(wildcards):
 TAXO = config["taxonomy"]
 # The summary shows the first transfer size (the default config has one).
 TAXO_SIZE = SIZES[0]
-# A budget counts supervised tasks; the random projection can never be supervised.
-_n_supervisable = len([t for t in config["tasks"] if t != "random"])
+# A budget counts supervised tasks (label cost 1 each; the BIP may also pick the random
+# projection as a source), so it cannot exceed the run's tasks.
+_n_supervisable = len(config["tasks"])
 for _b in TAXO["budgets"] + [TAXO["default_budget"]]:
     if _b > _n_supervisable:
         raise ValueError(f"config taxonomy: budget {_b} exceeds the {_n_supervisable} tasks of the run "

@@ -102,3 +102,133 @@ rule paper_affinity_plot:
     shell:
         "{PY} -m taskonomy.supervision.plots --affinities {wildcards.table} --tree-order"
         " --out {output} > {log} 2>&1"
+
+
+# ---- Stage IV on this run's own affinities (issue 6) ---------------------------------------
+# results/<run>/taxonomy/<size>/{<budget>_<order>.json/.png, sweep.csv/.png, tree.png/.json,
+# affinity.png} from results/<run>/tables/<size>/affinity.csv (its wins_vs_* siblings give
+# Gain and Quality), config `taxonomy`; results/<run>/summary.md for the default budget/order.
+# Figures are flagged for `snakemake --report` (category "Stage IV"). Input functions and
+# TAXO* constants live in rules/common.smk.
+FINAL_TARGETS.append(get_run_taxonomy_targets)
+
+RUN_TAXO_DIR = f"{RES}/taxonomy/{{size}}"
+RUN_QUERY = ("--targets " + " ".join(AHP_TARGETS) + " --source-only " + EVAL_SOURCE_ONLY)
+
+
+rule run_taxonomy:
+    input:
+        lambda w: ahp_tables(w.size),
+    output:
+        json=f"{RUN_TAXO_DIR}/{{budget}}_{{order}}.json",
+        png=report(f"{RUN_TAXO_DIR}/{{budget}}_{{order}}.png", category="Stage IV",
+                   subcategory="taxonomies", labels={"size": "{size}", "budget": "{budget}",
+                                                     "max order": "{order}"}),
+    params:
+        affinities=run_affinities,
+        query=RUN_QUERY,
+        metric=TAXO["metric"],
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/run_taxonomy/{RUN}/{{size}}/{{budget}}_{{order}}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.cli --affinities {params.affinities} {params.query}"
+        " --budget {wildcards.budget} --max-order {wildcards.order} --metric {params.metric}"
+        " --out {output.json} --plot {output.png} > {log} 2>&1"
+
+
+rule run_sweep:
+    input:
+        lambda w: ahp_tables(w.size),
+    output:
+        csv=f"{RUN_TAXO_DIR}/sweep.csv",
+        png=report(f"{RUN_TAXO_DIR}/sweep.png", category="Stage IV", subcategory="sweep",
+                   labels={"size": "{size}", "figure": "Gain / Quality per budget"}),
+    params:
+        affinities=run_affinities,
+        query=RUN_QUERY,
+        budgets=" ".join(map(str, TAXO["budgets"])),
+        orders=" ".join(map(str, TAXO["max_orders"])),
+        metric=TAXO["metric"],
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/run_sweep/{RUN}/{{size}}.log",
+    benchmark:
+        f"benchmarks/run_sweep/{RUN}/{{size}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    shell:
+        "{PY} -m taskonomy.supervision.sweep --affinities {params.affinities} {params.query}"
+        " --budgets {params.budgets} --max-orders {params.orders} --metric {params.metric}"
+        " --out {output.csv} --plot {output.png} > {log} 2>&1"
+
+
+rule run_tree:
+    input:
+        lambda w: ahp_tables(w.size),
+    output:
+        png=report(f"{RUN_TAXO_DIR}/tree.png", category="Stage IV", subcategory="similarity tree",
+                   labels={"size": "{size}", "figure": "task similarity tree (Fig. 13)"}),
+        json=f"{RUN_TAXO_DIR}/tree.json",
+    params:
+        affinities=run_affinities,
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/run_tree/{RUN}/{{size}}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.tree --affinities {params.affinities}"
+        " --out {output.png} --json {output.json} > {log} 2>&1"
+
+
+rule run_affinity_plot:
+    input:
+        lambda w: ahp_tables(w.size),
+    output:
+        report(f"{RUN_TAXO_DIR}/affinity.png", category="Stage III", subcategory="affinities",
+               labels={"size": "{size}", "figure": "first-order affinities (Fig. 7)"}),
+    params:
+        affinities=run_affinities,
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/run_affinity_plot/{RUN}/{{size}}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.plots --affinities {params.affinities} --tree-order"
+        " --out {output} > {log} 2>&1"
+
+
+rule run_summary:
+    input:
+        unpack(get_run_summary_inputs),
+    output:
+        f"{RES}/summary.md",
+    params:
+        run=RUN,
+        size=TAXO_SIZE,
+    log:
+        f"logs/run_summary/{RUN}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.summary --run {params.run} --size {params.size}"
+        " --taxonomy {input.taxonomy} --significance {input.significance}"
+        " --figures {input.png} {input.figures} --out {output} > {log} 2>&1"

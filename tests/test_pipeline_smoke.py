@@ -6,10 +6,6 @@ transfer came out of the beam, that a rerun has nothing to do, and that editing 
 training settings invalidates that task's network and what reads it, and nothing else.
 """
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,23 +13,7 @@ import pytest
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "tests" / "smoke" / "config.yaml"
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-
-
-def snakemake(workdir, *args, config=SMOKE, timeout=600):
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--configfile", str(config),
-           "--directory", str(workdir), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("smoke")
-    res = snakemake(work, "stages_1_2")
-    assert res.returncode == 0, res.stderr[-4000:]
-    return work, work / "results" / "smoke"
+from conftest import SMOKE, snakemake  # smoke_run: session fixture in conftest.py
 
 
 @pytest.mark.slow

@@ -26,6 +26,11 @@ def similarity_tree(table: Table) -> dict:
 
     targets, sources, m = first_order_matrix(table)
     m = np.array(m, dtype=float)
+    # A run's own tables have no transfer from a target's own encoder to itself (the paper's
+    # tables do); its "self" row (the fully supervised network) stands in for that entry.
+    for i, t in enumerate(targets):
+        if t in sources and not np.isfinite(m[i, sources.index(t)]):
+            m[i, sources.index(t)] = table.first_order(t).get("self", np.nan)
     keep = [j for j, s in enumerate(sources) if np.all(np.isfinite(m[:, j])) and np.all(m[:, j] > 0)]
     if len(keep) < 3:
         raise TableError(f"{table.name}: fewer than 3 tasks are first-order sources of every target")
