@@ -230,12 +230,18 @@ TAXO = config["taxonomy"]
 # The summary shows the first transfer size (the default config has one).
 TAXO_SIZE = SIZES[0]
 # A budget counts supervised tasks (label cost 1 each; the BIP may also pick the random
-# projection as a source), so it cannot exceed the run's tasks.
-_n_supervisable = len(config["tasks"])
-for _b in TAXO["budgets"] + [TAXO["default_budget"]]:
-    if _b > _n_supervisable:
-        raise ValueError(f"config taxonomy: budget {_b} exceeds the {_n_supervisable} tasks of the run "
-                         f"that can be supervised (config tasks); lower taxonomy.budgets/default_budget")
+# projection as a source), so it cannot exceed the run's tasks. Checked only when this run's
+# taxonomies are asked for, so a few-task config can still build other targets.
+def check_taxonomy_budget(budget):
+    n = len(config["tasks"])
+    if int(budget) > n:
+        raise ValueError(f"config taxonomy: budget {budget} exceeds the {n} tasks of the run "
+                         f"(config tasks); lower taxonomy.budgets / taxonomy.default_budget")
+
+
+def get_run_taxonomy_tables(wildcards):
+    check_taxonomy_budget(wildcards.budget)
+    return ahp_tables(wildcards.size)
 
 
 def run_taxonomy_dir(size):
@@ -263,5 +269,7 @@ def get_run_summary_inputs(wildcards):
 def get_run_taxonomy_targets(wildcards):
     if not ahp_stage2_ready():
         return []
+    for b in TAXO["budgets"] + [TAXO["default_budget"]]:
+        check_taxonomy_budget(b)
     out = [p for size in SIZES for p in get_run_taxonomy_figures(size)]
     return out + [f"{RES}/summary.md"]

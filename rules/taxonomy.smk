@@ -118,7 +118,7 @@ RUN_QUERY = ("--targets " + " ".join(AHP_TARGETS) + " --source-only " + EVAL_SOU
 
 rule run_taxonomy:
     input:
-        lambda w: ahp_tables(w.size),
+        get_run_taxonomy_tables,
     output:
         json=f"{RUN_TAXO_DIR}/{{budget}}_{{order}}.json",
         png=report(f"{RUN_TAXO_DIR}/{{budget}}_{{order}}.png", category="Stage IV",
