@@ -53,7 +53,7 @@ def render(run: str, size: str, taxonomy: dict, significance: dict, figures: lis
     lines += ["", "p: share of random policies at least as good (with the +1 correction); "
               "beaten: share of random policies the taxonomy beats.", "", "## Figures", ""]
     lines += [f"- `{f}`" for f in figures]
-    lines += ["", f"All figures with captions: `results/{run}/report.html` (`make run` builds it).", ""]
+    lines += ["", f"All figures in one page: `results/{run}/report.html` (`make run` builds it after the pipeline).", ""]
     return "\n".join(lines)
 
 
