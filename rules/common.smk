@@ -230,8 +230,8 @@ TAXO = config["taxonomy"]
 # The summary shows the first transfer size (the default config has one).
 TAXO_SIZE = SIZES[0]
 # A budget counts supervised tasks (label cost 1 each; the BIP may also pick the random
-# projection as a source), so it cannot exceed the run's tasks. Checked only when this run's
-# taxonomies are asked for, so a few-task config can still build other targets.
+# projection as a source), so it cannot exceed the run's tasks: an error when such a taxonomy
+# is asked for by path, left out of `all` with a warning (get_run_taxonomy_targets).
 def check_taxonomy_budget(budget):
     n = len(config["tasks"])
     if int(budget) > n:
@@ -269,7 +269,14 @@ def get_run_summary_inputs(wildcards):
 def get_run_taxonomy_targets(wildcards):
     if not ahp_stage2_ready():
         return []
-    for b in TAXO["budgets"] + [TAXO["default_budget"]]:
-        check_taxonomy_budget(b)
-    out = [p for size in SIZES for p in get_run_taxonomy_figures(size)]
-    return out + [f"{RES}/summary.md"]
+    n = len(config["tasks"])
+    too_big = sorted({b for b in TAXO["budgets"] + [TAXO["default_budget"]] if b > n})
+    if too_big:
+        # `all` leaves them out (a few-task config still builds everything else); asking for
+        # such a taxonomy by path fails in get_run_taxonomy_tables with the same message
+        print(f"warning: config taxonomy: budgets {too_big} exceed the {n} tasks of the run; "
+              "their taxonomies" + (" and summary.md" if TAXO["default_budget"] > n else "")
+              + " are not built", file=sys.stderr)
+    out = [p for size in SIZES for p in get_run_taxonomy_figures(size)
+           if not any(p.startswith(f"{run_taxonomy_dir(size)}/{b}_") for b in too_big)]
+    return out + ([f"{RES}/summary.md"] if TAXO["default_budget"] <= n else [])
