@@ -17,6 +17,7 @@ EVAL_DIRS = ["results/{table}/eval", f"{RES}/eval/{{size}}"]
 for _i, _dir in enumerate(EVAL_DIRS):
     _tag = ("paper", "run")[_i]
     _log = ("{table}", f"{RUN}/{{size}}")[_i]
+    _cat = ("Evaluations on the paper's tables", "Evaluations")[_i]
 
     rule:
         name:
@@ -25,7 +26,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
             get_eval_tables,
         output:
             csv=f"{_dir}/gain_quality.csv",
-            png=f"{_dir}/gain_quality.png",
+            png=report(f"{_dir}/gain_quality.png", category=_cat),
             settings=f"{_dir}/gain_quality.settings.json",
         params:
             affinities=get_eval_affinities,
@@ -57,7 +58,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
         output:
             json=f"{_dir}/significance_{{budget}}_{{order}}.json",
             random=f"{_dir}/significance_{{budget}}_{{order}}.random.csv",
-            png=f"{_dir}/significance_{{budget}}_{{order}}.png",
+            png=report(f"{_dir}/significance_{{budget}}_{{order}}.png", category=_cat),
             settings=f"{_dir}/significance_{{budget}}_{{order}}.settings.json",
         params:
             affinities=get_eval_affinities,
@@ -88,7 +89,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
             get_eval_tables,
         output:
             csv=f"{_dir}/novel.csv",
-            png=f"{_dir}/novel.png",
+            png=report(f"{_dir}/novel.png", category=_cat),
             settings=f"{_dir}/novel.settings.json",
         params:
             affinities=get_eval_affinities,
@@ -115,7 +116,7 @@ rule eval_table1_paper:
         get_eval_tables,
     output:
         csv="results/{table}/eval/table1.csv",
-        png="results/{table}/eval/table1.png",
+        png=report("results/{table}/eval/table1.png", category="Evaluations on the paper's tables"),
         settings="results/{table}/eval/table1.settings.json",
     log:
         "logs/eval_table1_paper/{table}.log",
@@ -133,7 +134,7 @@ rule eval_table1_run:
         get_table1_losses,
     output:
         csv=f"{RES}/eval/{{size}}/table1.csv",
-        png=f"{RES}/eval/{{size}}/table1.png",
+        png=report(f"{RES}/eval/{{size}}/table1.png", category="Evaluations"),
         settings=f"{RES}/eval/{{size}}/table1.settings.json",
     params:
         tasks=" ".join(AHP_TARGETS),

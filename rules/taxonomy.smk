@@ -34,7 +34,7 @@ rule paper_taxonomy:
         get_paper_tables,
     output:
         json="results/{table}/taxonomy/{budget}_{order}.json",
-        png="results/{table}/taxonomy/{budget}_{order}.png",
+        png=report("results/{table}/taxonomy/{budget}_{order}.png", category="Paper tables", subcategory="taxonomies"),
     params:
         metric=PAPER["metric"],
     log:
@@ -54,7 +54,7 @@ rule paper_sweep:
         get_paper_tables,
     output:
         csv="results/{table}/sweep.csv",
-        png="results/{table}/sweep.png",
+        png=report("results/{table}/sweep.png", category="Paper tables", subcategory="sweep"),
     params:
         budgets=" ".join(map(str, PAPER["budgets"])),
         orders=" ".join(map(str, PAPER["max_orders"])),
@@ -75,7 +75,7 @@ rule paper_tree:
     input:
         get_paper_tables,
     output:
-        png="results/{table}/tree.png",
+        png=report("results/{table}/tree.png", category="Paper tables", subcategory="similarity tree"),
         json="results/{table}/tree.json",
     log:
         "logs/paper_tree/{table}.log",
@@ -92,7 +92,7 @@ rule paper_affinity_plot:
     input:
         get_paper_tables,
     output:
-        "results/{table}/affinity.png",
+        report("results/{table}/affinity.png", category="Paper tables", subcategory="affinities"),
     log:
         "logs/paper_affinity_plot/{table}.log",
     threads: 1
