@@ -124,8 +124,8 @@ def main(argv=None) -> int:
     lines = [
         "# Benchmark: the supervision BIP (Stage IV)", "",
         f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `bench/bip.py "
-        f"--repeats {args.repeats}` on {info}. Other jobs shared the machine; medians of "
-        f"{args.repeats} runs. To be re-measured on a quiet machine.", "",
+        f"--repeats {args.repeats}` on {info}. Medians of "
+        f"{args.repeats} runs (a load near 0 means the 2 cores were free).", "",
         "## Paper 16k table: 22 targets, max order 5, budget 6", "",
         "| what | time | goal |", "|---|---|---|",
         f"| BIP build + CBC solve ({pb['n_edges']} candidate edges), median (min) | "

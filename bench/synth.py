@@ -61,12 +61,10 @@ def main() -> None:
         "| output folder | size (px) | workers | views/s |", "|---|---:|---:|---:|",
         *[f"| `{w}` | {s} | {k} | {v:.1f} |" for w, s, k, v in rows], "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()};",
-        f"1-min load average {load_before:.2f} before, {load_after:.2f} after: other engineers' jobs shared",
-        "the 2 cores (one of them held a core at 100% throughout) and the disk, so 2 workers got little",
-        "more than one core. To be re-measured on a quiet machine.",
-        "", "Disk: during these runs opening a new file on the shared disk took 1.3-1.9 ms (measured",
-        "separately; 0.03 ms when the disk was idle, 0.02 ms on tmpfs), i.e. 25-35 ms of the 18 files of a",
-        "view; the tmpfs rows show the compute-bound rate.",
+        f"1-min load average {load_before:.2f} before, {load_after:.2f} after (a load near 0 means",
+        "the two cores were free for the benchmark).",
+        "", "The tmpfs (`/dev/shm`) rows show the compute-bound rate; the difference to the disk rows",
+        "is the cost of creating the 18 files of a view on that disk.",
         "", "Goal: >= 15 views/s at 128 px with 2 workers.", "",
     ]
     if args.write:
