@@ -5,8 +5,8 @@ test's budget, so it runs once (the shared ``smoke_run`` fixture: data + Stages 
 copies of that folder then make Stage III/IV: copy A as is, copy B after recomputing every
 Stage II job and the Gain baselines (``--forcerun``: transfers_from_*, beam, scratch_baseline;
 Stage III/IV follow). Stage I (data, task networks) is shared, not re-trained.
-``tables/<size>/affinity.csv`` must match byte for byte, and so must every taxonomy JSON but
-for its ``solve_time_s`` line (a wall-clock measurement of the solver).
+``tables/<size>/affinity.csv`` and every taxonomy JSON must match byte for byte (the solver's
+wall-clock time is printed, never written into the artifact).
 """
 import pytest
 import yaml
@@ -19,10 +19,6 @@ def _targets(cfg):
     tax = cfg["taxonomy"]
     jsons = [f"results/smoke/taxonomy/{size}/{b}_{k}.json" for b in tax["budgets"] for k in tax["max_orders"]]
     return size, [f"results/smoke/tables/{size}/affinity.csv", *jsons]
-
-
-def _without_timing(text):
-    return "\n".join(line for line in text.splitlines() if '"solve_time_s"' not in line)
 
 
 @pytest.mark.slow
@@ -46,6 +42,6 @@ def test_stage2_to_4_are_byte_identical_across_reruns(smoke_run, tmp_path):
     assert (a / aff).read_bytes() == (b / aff).read_bytes(), "affinity.csv differs between reruns"
     assert len((a / aff).read_text().splitlines()) > 5
     for t in targets[1:]:
-        ja, jb = (a / t).read_text(), (b / t).read_text()
-        assert '"solve_time_s"' in ja
-        assert _without_timing(ja) == _without_timing(jb), f"{t} differs between reruns"
+        ja, jb = (a / t).read_bytes(), (b / t).read_bytes()
+        assert b'"objective"' in ja
+        assert ja == jb, f"{t} differs between reruns"
