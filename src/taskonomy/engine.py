@@ -46,6 +46,14 @@ def setup_torch(threads: int | None, seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def start_job(settings: dict, out: Path, threads: int | None) -> torch.device:
+    """Common start of a training job: threads and seeds, the device, the output folder."""
+    setup_torch(threads, settings["seed"])
+    device = resolve_device(settings.get("device", "auto"))
+    out.mkdir(parents=True, exist_ok=True)
+    return device
+
+
 def config_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -57,9 +57,7 @@ def train_task(settings: dict, data_root: str, out: Path, threads: int | None = 
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
     seed = settings["seed"]
-    engine.setup_torch(threads, seed)
-    device = engine.resolve_device(settings.get("device", "auto"))
-    out.mkdir(parents=True, exist_ok=True)
+    device = engine.start_job(settings, out, threads)
     meta = {"task": task, "config": settings, "kind": TASKS[task].kind}
 
     if TASKS[task].kind == NONE:      # the random-projection source: a frozen random encoder

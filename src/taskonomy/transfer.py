@@ -72,9 +72,7 @@ def run_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, thre
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
     seed = settings["seed"]
-    engine.setup_torch(threads, seed)
-    device = engine.resolve_device(settings.get("device", "auto"))
-    out.mkdir(parents=True, exist_ok=True)
+    device = engine.start_job(settings, out, threads)
     t0 = time.perf_counter()
     tsplit, esplit = settings["train_split"], settings["eval_split"]
     tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)

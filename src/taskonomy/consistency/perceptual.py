@@ -35,9 +35,7 @@ def build_unet(y: str, z: str, unet: dict) -> tuple[UNet, dict]:
 
 def train_pair(s: dict, data_root: str, out: Path, threads: int | None = None) -> dict:
     y, z, tr = s["y"], s["z"], s["train"]
-    engine.setup_torch(threads, s["seed"])
-    device = engine.resolve_device(s.get("device", "auto"))
-    out.mkdir(parents=True, exist_ok=True)
+    device = engine.start_job(s, out, threads)
     t0 = time.perf_counter()
     train = load_domains(data_root, "train", [y, z], s.get("size"), tr.get("limit"),
                          subset_seed=s["seed"])

@@ -127,9 +127,7 @@ def _start_epoch(workdir: Path, config: dict) -> int:
 
 def train_target(s: dict, data_root: str, out: Path, perceptual_dir=None, threads=None) -> dict:
     t, tr, mode = s["target"], s["train"], s["mode"]
-    engine.setup_torch(threads, s["seed"])
-    device = engine.resolve_device(s.get("device", "auto"))
-    out.mkdir(parents=True, exist_ok=True)
+    device = engine.start_job(s, out, threads)
     doms = [t] + (list(s["perceptual"]) if mode == "consistency" else [])
     t0 = time.perf_counter()
     # both modes draw the same training subset (the seed is shared)

@@ -138,15 +138,21 @@ def as_tableset(tables: TableSet | Table | str) -> TableSet:
     return load(tables)
 
 
+def _nonnegative(v, what: str) -> float:
+    """``v`` as a finite float >= 0, or a QueryError naming ``what``."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise QueryError(f"{what} must be a number, got {v!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise QueryError(f"{what} must be a finite number >= 0, got {v}")
+    return v
+
+
 def _resolve_map(d: Mapping[str, float] | None, what: str) -> dict[str, float]:
     out = {}
     for k, v in (d or {}).items():
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise QueryError(f"{what} of {k!r} must be a number, got {v!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise QueryError(f"{what} of {k!r} must be a finite number >= 0, got {v}")
+        v = _nonnegative(v, f"{what} of {k!r}")   # the value is checked before the name, as always
         out[resolve_all([k])[0]] = v
     return out
 
@@ -178,12 +184,7 @@ def make_query(tables: TableSet | Table | str, targets: Iterable[str] | None = N
         raise QueryError(f"target(s) {', '.join(missing)} have no rows in table {table.name} "
                          f"(its targets: {', '.join(table.task_targets)})")
     sources = tuple(dict.fromkeys(resolve_all(sources))) if sources is not None else tuple(TASKS)
-    try:
-        budget = float(budget)
-    except (TypeError, ValueError):
-        raise QueryError(f"budget must be a number, got {budget!r}") from None
-    if not math.isfinite(budget) or budget < 0:
-        raise QueryError(f"budget must be a finite number >= 0, got {budget}")
+    budget = _nonnegative(budget, "budget")
     if int(max_order) != max_order or max_order < 1:
         raise QueryError(f"max_order must be an integer >= 1, got {max_order!r}")
     importance = _resolve_map(importance, "importance")
