@@ -149,3 +149,133 @@ rule eval_table1_run:
     shell:
         "{PY} -m taskonomy.evaluation.cli table1 --results {RES} --size {wildcards.size}"
         " --tasks {params.tasks} --out-dir {RES}/eval/{wildcards.size} > {log} 2>&1"
+
+
+# ---- Transitive transfers (paper Sec. 3.2; config evaluation.transitive) -------------------
+# s -> t1 -> t2 against the direct s -> t2, per transfer size:
+#   transitive/<size>/<s>/reps/<t1>/<split>.npy     the s -> t1 readout's output (s's
+#                                                   approximation of t1's representation)
+#   transitive/<size>/<s>/transfers/<t2>/<t1>/      the transfer trained on it (the direct
+#                                                   s -> t2's settings, images and seed)
+#   eval/<size>/transitive.{json,csv,png}           every triple vs its direct counterpart
+# A bad triple fails here, when the DAG is built; an empty list makes no targets.
+from taskonomy.evaluation.transitive import check_triples
+
+TRANSITIVE = check_triples([tuple(t) for t in EVAL.get("transitive", [])], STAGE_TASKS, STAGE_TARGETS)
+TRANSITIVE_ARG = " ".join(":".join(t) for t in TRANSITIVE)
+
+
+def get_via_transfer_settings(wildcards):
+    """The first-order s -> t1 transfer's settings: the chained reps are its readout's output."""
+    return as_json(transfer_settings(config, wildcards.via, wildcards.size))
+
+
+def get_transitive_check_inputs(wildcards):
+    from taskonomy.evaluation.transitive import chained_paths
+    out = {"direct": [], "chained": []}
+    for s, t1, t2 in TRANSITIVE:
+        p = chained_paths(RES, wildcards.size, s, t1, t2)
+        out["direct"].append(str(p["direct"]))
+        out["chained"].append(str(p["transfer"] / "losses.parquet"))
+    return out
+
+
+def get_transitive_final_targets(wildcards):
+    if not TRANSITIVE:
+        return []
+    return [f"{RES}/eval/{size}/transitive.{ext}" for size in SIZES for ext in ("json", "csv", "png")]
+
+
+FINAL_TARGETS.append(get_transitive_final_targets)
+
+
+if TRANSITIVE:
+
+    rule transitive_reps:
+        input:
+            reps=[f"{RES}/reps/{{source}}/{sp}.npy" for sp in STAGE_SPLITS],
+            targets=[f"{RES}/targets/{{via}}/{sp}.pt" for sp in STAGE_SPLITS],
+            first=f"{RES}/transfers/{{size}}/{{via}}/{{source}}/losses.parquet",
+        output:
+            reps=[f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/{sp}.npy" for sp in STAGE_SPLITS],
+            readout=f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/readout.pt",
+            info=f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/readout.json",
+        log:
+            "logs/transitive_reps/{size}/{source}/{via}.log",
+        benchmark:
+            "benchmarks/transitive_reps/{size}/{source}/{via}.tsv"
+        wildcard_constraints:
+            size=SIZES_RE,
+            source=SOURCES_RE,
+            via=TARGETS_RE,
+        params:
+            settings=get_via_transfer_settings,
+            rep_dtype=config["transfer"]["rep_dtype"],
+            out=get_out_dir,
+        group:
+            "transfers"
+        threads: STAGE_RES["threads"]
+        resources:
+            mem_mb=STAGE_RES["transfer_mem_mb"],
+            runtime=STAGE_RES["transfer_runtime"] * 2,
+            gpu=STAGE_RES["gpu"],
+        shell:
+            "{PY} -m taskonomy.evaluation.transitive reps --source {wildcards.source} --via {wildcards.via}"
+            " --size {wildcards.size} --reps {RES}/reps --targets {RES}/targets --first-order {input.first}"
+            " --out {params.out} --settings '{params.settings}' --rep-dtype {params.rep_dtype}"
+            " --threads {threads} > {log} 2>&1"
+
+    rule transitive_transfer:
+        input:
+            reps=[f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/{sp}.npy" for sp in STAGE_SPLITS],
+            targets=[f"{RES}/targets/{{target}}/{sp}.pt" for sp in STAGE_SPLITS],
+        output:
+            losses=f"{RES}/transitive/{{size}}/{{source}}/transfers/{{target}}/{{via}}/losses.parquet",
+            metrics=f"{RES}/transitive/{{size}}/{{source}}/transfers/{{target}}/{{via}}/metrics.json",
+        log:
+            "logs/transitive_transfer/{size}/{source}/{target}/{via}.log",
+        benchmark:
+            "benchmarks/transitive_transfer/{size}/{source}/{target}/{via}.tsv"
+        wildcard_constraints:
+            size=SIZES_RE,
+            source=SOURCES_RE,
+            via=TARGETS_RE,
+            target=TARGETS_RE,
+        params:
+            # the direct s -> t2 transfer's settings: same images, schedule and seed
+            settings=get_transfer_settings,
+            out=get_out_dir,
+        group:
+            "transfers"
+        threads: STAGE_RES["threads"]
+        resources:
+            mem_mb=STAGE_RES["transfer_mem_mb"],
+            runtime=STAGE_RES["transfer_runtime"],
+            gpu=STAGE_RES["gpu"],
+        shell:
+            "{PY} -m taskonomy.evaluation.transitive transfer --source {wildcards.source}"
+            " --via {wildcards.via} --target {wildcards.target} --size {wildcards.size}"
+            " --chained-reps {RES}/transitive/{wildcards.size}/{wildcards.source}/reps"
+            " --targets {RES}/targets --out {params.out} --settings '{params.settings}'"
+            " --threads {threads} > {log} 2>&1"
+
+    rule eval_transitive:
+        input:
+            unpack(get_transitive_check_inputs),
+        output:
+            json=f"{RES}/eval/{{size}}/transitive.json",
+            csv=f"{RES}/eval/{{size}}/transitive.csv",
+            png=report(f"{RES}/eval/{{size}}/transitive.png", category="Evaluations"),
+        log:
+            f"logs/eval_transitive/{RUN}/{{size}}.log",
+        wildcard_constraints:
+            size=SIZES_RE,
+        params:
+            triples=TRANSITIVE_ARG,
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        shell:
+            "{PY} -m taskonomy.evaluation.transitive check --results {RES} --size {wildcards.size}"
+            " --triples {params.triples} --out-dir {RES}/eval/{wildcards.size} > {log} 2>&1"

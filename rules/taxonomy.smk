@@ -217,11 +217,14 @@ rule run_affinity_plot:
 rule run_summary:
     input:
         unpack(get_run_summary_inputs),
+        # the transitive-transfer check's line (rules/evaluate.smk), when triples are configured
+        transitive=lambda w: [f"{RES}/eval/{TAXO_SIZE}/transitive.json"] if TRANSITIVE else [],
     output:
         f"{RES}/summary.md",
     params:
         run=RUN,
         size=TAXO_SIZE,
+        transitive=lambda w, input: f"--transitive {input.transitive}" if input.transitive else "",
     log:
         f"logs/run_summary/{RUN}.log",
     threads: 1
@@ -231,4 +234,4 @@ rule run_summary:
     shell:
         "{PY} -m taskonomy.supervision.summary --run {params.run} --size {params.size}"
         " --taxonomy {input.taxonomy} --significance {input.significance}"
-        " --figures {input.png} {input.figures} --out {output} > {log} 2>&1"
+        " --figures {input.png} {input.figures} {params.transitive} --out {output} > {log} 2>&1"
