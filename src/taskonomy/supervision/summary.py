@@ -23,7 +23,8 @@ def _num(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def render(run: str, size: str, taxonomy: dict, significance: dict, figures: list[str]) -> str:
+def render(run: str, size: str, taxonomy: dict, significance: dict, figures: list[str],
+           transitive: dict | None = None) -> str:
     q = taxonomy["query"]
     sup = taxonomy["supervised"]
     lines = [f"# Taxonomy of run `{run}` (transfer size {size})", "",
@@ -51,7 +52,13 @@ def render(run: str, size: str, taxonomy: dict, significance: dict, figures: lis
         lines += ["", "Note: the significance test's taxonomy supervises "
                   + ", ".join(significance["taxonomy_supervised"]) + " (evaluation settings differ)."]
     lines += ["", "p: share of random policies at least as good (with the +1 correction); "
-              "beaten: share of random policies the taxonomy beats.", "", "## Figures", ""]
+              "beaten: share of random policies the taxonomy beats.", ""]
+    if transitive:  # `taskonomy transitive check` (paper Sec. 3.2)
+        t = transitive["summary"]
+        lines += [f"**Transitive transfers:** s -> t1 -> t2 equals the direct s -> t2 in {t['n_equal']} of "
+                  f"{t['n_triples']} triples (better in {t['n_transitive_better']}, worse in "
+                  f"{t['n_direct_better']}; Wilcoxon, 5%): `eval/{size}/transitive.png`.", ""]
+    lines += ["## Figures", ""]
     lines += [f"- `{f}`" for f in figures]
     lines += ["", f"All figures in one page: `results/{run}/report.html` (`make run` builds it after the pipeline).", ""]
     return "\n".join(lines)
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--taxonomy", required=True, help="policy JSON of `taskonomy solve --out`")
     p.add_argument("--significance", required=True, help="JSON of `taskonomy evaluate significance`")
     p.add_argument("--figures", nargs="*", default=[])
+    p.add_argument("--transitive", help="JSON of `taskonomy transitive check` (optional)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     try:
@@ -71,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             taxonomy = json.load(f)
         with open(args.significance) as f:
             significance = json.load(f)
-        text = render(args.run, args.size, taxonomy, significance, args.figures)
+        transitive = None
+        if args.transitive:
+            with open(args.transitive) as f:
+                transitive = json.load(f)
+        text = render(args.run, args.size, taxonomy, significance, args.figures, transitive)
     except (OSError, KeyError, json.JSONDecodeError) as e:
         print(f"summary: error reading {args.taxonomy} / {args.significance}: {e!r}", file=sys.stderr)
         return 2
