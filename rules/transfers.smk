@@ -7,6 +7,16 @@
 #   sources for k <= top_k, then a beam) in the same process.
 # - `transfer` makes any single transfer file by itself (e.g. one higher-order set again).
 # Transfer jobs share the group "transfers" so a cluster profile can bundle them.
+# - Batching means a job reruns when any of its outputs is out of date (adding a task adds an
+#   output to every transfers_from_* job and a source to every beam; editing a task reruns
+#   every beam). With `transfer.reuse` (default) every transfer goes through the result store
+#   under results/<run>/.store/transfers (taskonomy.transfer, keyed by settings, source order,
+#   input hashes, code and torch version): the unchanged transfers of a rerun job are copied
+#   back ("reused <key>" in the log), only the changed ones train. The flag is not a param: it
+#   changes no result, so toggling it reruns nothing. Clean: rm -rf results/<run>/.store
+
+
+TRANSFER_STORE = (f"--store {RES}/.store/transfers" if config["transfer"].get("reuse", True) else "")
 
 
 def _first_order_rule(src):
@@ -44,7 +54,7 @@ def _first_order_rule(src):
             "{PY} -m taskonomy.transfer --target {params.targets} --size {wildcards.size}"
             " --sources {params.source} --reps {RES}/reps --targets {RES}/targets"
             " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
-            " --threads {threads} > {log} 2>&1"
+            " --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
 
 
 for _src in STAGE_TASKS:
@@ -75,7 +85,7 @@ rule transfer:
     shell:
         "{PY} -m taskonomy.transfer --target {wildcards.target} --size {wildcards.size}"
         " --sources {wildcards.sources} --reps {RES}/reps --targets {RES}/targets --out {params.out}"
-        " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
+        " --settings '{params.settings}' --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
 
 
 checkpoint beam:
@@ -108,7 +118,7 @@ checkpoint beam:
         " --max-order {params.max_order} --top-k {params.top_k} --beam-width {params.beam_width}"
         " --inputs {input.first} --out {output} {params.train_higher}"
         " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
 
 
 # `snakemake stages_1_2`: everything of Stages I and II (task networks, baselines, all

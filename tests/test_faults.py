@@ -1,5 +1,7 @@
 """Faults: a job killed (SIGKILL) mid-write leaves nothing Snakemake or DVC takes as complete,
-and rerunning recovers. Run: .venv/bin/pytest tests/test_faults.py -q   (about 1 minute)
+and rerunning recovers; an unreadable input image fails the job that reads it, with the image's
+path in its log and in Snakemake's output, and leaves every earlier artifact as it was.
+Run: .venv/bin/pytest tests/test_faults.py -q   (about 1.5 minutes besides the shared smoke run)
 """
 from __future__ import annotations
 
@@ -13,8 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import hashlib
+
 import pytest
 import yaml
+
+from conftest import copy_workdir, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -124,3 +130,51 @@ def test_killed_snakemake_job_is_rerun(tmp_path):
     assert rows[0].startswith("table,") and len(rows) > 10
     done = subprocess.run(cmd + ["-n"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["truncated", "no_permission"])
+def test_unreadable_image_fails_its_job_with_the_path_and_keeps_artifacts(smoke_run, tmp_path, fault):
+    """One rgb PNG of the test split made unreadable (cut to 40 bytes; or chmod 000, which
+    only a non-root user feels); the normal encoder's representations deleted so that the
+    encode job (which reads every rgb image of the splits) must run again."""
+    if fault == "no_permission" and os.geteuid() == 0:
+        pytest.skip("chmod 000 does not stop root from reading")
+    work = copy_workdir(smoke_run[0], tmp_path / "w")
+    data = work / "data" / "synth"
+    building = json.loads((data / "manifest.json").read_text())["splits"]["test"][0]
+    image = sorted((data / "rgb" / building).glob("*.png"))[0]
+    rel = str(image.relative_to(work))
+    reps = [work / "results/smoke/reps/normal" / f"{sp}.npy" for sp in ("val", "test")]
+    for p in reps:
+        p.unlink()
+    if fault == "truncated":
+        image.write_bytes(image.read_bytes()[:40])
+    else:
+        image.chmod(0)
+    before = _hashes(work / "results")
+    try:
+        res = snakemake(work, "--show-failed-logs", *(str(p.relative_to(work)) for p in reps))
+    finally:
+        image.chmod(0o644)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    assert re.search(r"Error in rule encode", out), out[-3000:]
+    log = (work / "logs/encode/normal.log").read_text()
+    assert rel in log and "DataFileError" in log, log[-3000:]
+    assert rel in out, out[-3000:]                  # Snakemake shows the failed job's log
+    # nothing half-written is taken as complete: the encode outputs are absent (temporary
+    # files of taskonomy.io are dot-named and never outputs), every earlier artifact is intact
+    assert not any(p.exists() for p in reps)
+    after = _hashes(work / "results")
+    assert {k: after.get(k) for k in before} == before
+    new = [k for k in after if k not in before]
+    assert all(Path(k).name.startswith(".") for k in new), new
+    # and Snakemake plans exactly that job again (plus what reads the representations)
+    dry = snakemake(work, "-n", *(str(p.relative_to(work)) for p in reps))
+    assert dry.returncode == 0 and re.search(r"^encode\s+1$", dry.stdout, re.M), dry.stdout[-2000:]

@@ -14,22 +14,37 @@ them channel-wise (higher order), and trains the 2-conv readout + a fresh target
 ``n`` images of the transfer split (the same images for every source of a target and size),
 then writes per-image losses on the test split. Multi-view targets gather each view's
 representation by image index.
+
+Result store (``--store DIR``, config ``transfer.reuse``): a transfer's result depends only on
+its resolved settings, its source order, the bytes of the representation / target caches it
+reads and the code and torch version that train it. ``run_transfer`` hashes these into a key;
+if ``DIR/<key[:2]>/<key>/`` exists it copies the stored files into the output folder and logs
+``reused <key>`` instead of training, else it trains and stores the result. Batched jobs
+(every transfer of one source; a target's beam) are rerun by Snakemake whenever any of their
+outputs is out of date, so the store is what keeps the unchanged transfers in them from being
+retrained. Entries are complete directories renamed into place (a killed job leaves only a
+``.tmp-*`` folder; two writers of one key: the first rename wins). Clean with
+``rm -rf results/<run>/.store``.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
+import os
+import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from taskonomy import engine
+from taskonomy import engine, lineage
 from taskonomy.io import write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
@@ -66,13 +81,142 @@ def transfer_data(reps: torch.Tensor, targets: dict, target: str, idx=None) -> e
     return engine.TensorData({"x": x, **keep})
 
 
-def run_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, threads=None) -> dict:
+# ---------------------------------------------------------------- result store
+STORE_FORMAT = 1
+# what a transfer writes into its folder and the store keeps (checkpoint.pt is deleted)
+STORE_FILES = ("losses.parquet", "metrics.json", "train.jsonl")
+# the package code that trains and evaluates a transfer: an edit to any of it is a new key
+CODE_FILES = ("transfer.py", "engine.py", "losses.py", "metrics.py", "stagedata.py", "tasks.py",
+              "train.py", "settings.py", "models")
+
+
+def transfer_inputs(settings: dict, sources, reps_dir, targets_dir) -> dict[str, Path]:
+    """The files a transfer reads, by role (``reps/<src>/<split>``, ``targets/<t>/<split>``),
+    in the order of ``sources``."""
+    splits = list(dict.fromkeys([settings["train_split"], settings["eval_split"]]))
+    out = {f"reps/{s}/{sp}": Path(reps_dir) / s / f"{sp}.npy" for s in sources for sp in splits}
+    out.update({f"targets/{settings['target']}/{sp}": Path(targets_dir) / settings["target"] / f"{sp}.pt"
+                for sp in splits})
+    return out
+
+
+def code_hash() -> str:
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in CODE_FILES:
+        p = pkg / name
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + lineage.file_sha256(f).encode() + b"\n")
+    return h.hexdigest()
+
+
+def store_key(settings: dict, sources, inputs: dict[str, Path], device: str) -> tuple[str, dict]:
+    """(key, manifest). The manifest holds everything the result depends on: the resolved
+    settings (target, size, n, subset seed, seed, epochs, batch size, lr, model), the source
+    order (the channel order of the concatenated representations), each input's sha256 by role
+    (not by path: a copied or renamed run still hits), the device type, torch / numpy versions
+    and the training code. Thread counts are left out (like Snakemake, which reruns nothing for
+    ``resources.*``). File hashes are cached per process (``lineage.file_sha256``)."""
+    for role, p in inputs.items():
+        if not p.exists():
+            kind = "representation" if role.startswith("reps/") else "target"
+            raise FileNotFoundError(f"{kind} cache {p} missing ({role})")
+    manifest = {"format": STORE_FORMAT, "settings": settings, "sources": list(sources),
+                "inputs": {role: lineage.file_sha256(p) for role, p in inputs.items()},
+                "device": device, "torch": torch.__version__, "numpy": np.__version__,
+                "code": code_hash()}
+    blob = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest(), manifest
+
+
+def store_entry(store: Path, key: str) -> Path:
+    return Path(store) / key[:2] / key
+
+
+def store_get(store: Path, key: str, out: Path) -> bool:
+    """Copy a stored result into ``out`` (each file atomically); False if there is none."""
+    entry = store_entry(store, key)
+    try:
+        ok = json.loads((entry / "key.json").read_text()).get("key") == key
+    except (OSError, ValueError):
+        return False
+    if not ok or not (entry / "losses.parquet").is_file():
+        print(f"ignoring store entry {entry}: incomplete or not for this key", flush=True)
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    for name in STORE_FILES:
+        src = entry / name
+        if not src.is_file():
+            continue
+        tmp = out / f".{name}.tmp.{os.getpid()}"
+        shutil.copyfile(src, tmp)            # a fresh mtime: newer than the job's inputs
+        os.replace(tmp, out / name)
+    engine.cleanup_checkpoint(out)
+    return True
+
+
+def store_put(store: Path, key: str, manifest: dict, out: Path) -> bool:
+    """Put ``out``'s result files under the key: built in a temporary folder, renamed into
+    place. False if another process stored the key first (its entry is kept)."""
+    entry = store_entry(store, key)
+    if (entry / "key.json").is_file():
+        return False
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = entry.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name in STORE_FILES:
+            if (out / name).is_file():
+                shutil.copyfile(out / name, tmp / name)
+        write_json(tmp / "key.json", {"key": key, **manifest})
+        try:
+            os.rename(tmp, entry)
+        except OSError:                      # the entry appeared meanwhile: keep the first
+            return False
+        return True
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, threads=None,
+                 store=None) -> dict:
+    """Train (or, with ``store``, reuse) one transfer into ``out``; returns its metrics.json."""
+    target = settings["target"]
+    seed = settings["seed"]
+    out = Path(out)
+    device = engine.start_job(settings, out, threads)
+    name = source_set_name(sources)
+    inputs = transfer_inputs(settings, sources, reps_dir, targets_dir)
+    # the key is also the checkpoint's config: a killed job resumes only on the same inputs
+    key, manifest = store_key(settings, sources, inputs, device.type)
+    if store is not None:
+        if store_get(store, key, out):
+            print(f"reused {key} for {name}->{target} (store {store_entry(store, key)}): not trained",
+                  flush=True)
+            metrics = json.loads((out / "metrics.json").read_text())
+            _record(out, inputs, {**settings, "sources": list(sources), "reused_from": key}, seed)
+            return metrics
+    metrics = _train_transfer(settings, sources, reps_dir, targets_dir, out, device, key)
+    if store is not None:
+        stored = store_put(store, key, manifest, out)
+        print(f"trained {name}->{target}; " + (f"stored {key}" if stored else f"{key} was stored by another job"),
+              flush=True)
+    _record(out, inputs, {**settings, "sources": list(sources), "store_key": key}, seed)
+    return metrics
+
+
+def _record(out: Path, inputs: dict[str, Path], params: dict, seed: int) -> None:
+    files = [out / n for n in STORE_FILES if (out / n).is_file()]
+    lineage.record(outputs=files, inputs=list(inputs.values()), params=params, seed=seed)
+
+
+def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, device, key: str) -> dict:
     from taskonomy.models import ModelSettings, create_model
     target = settings["target"]
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
     seed = settings["seed"]
-    device = engine.start_job(settings, out, threads)
     t0 = time.perf_counter()
     tsplit, esplit = settings["train_split"], settings["eval_split"]
     tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
@@ -103,7 +247,7 @@ def run_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, thre
     name = source_set_name(sources)
     t1 = time.perf_counter()
     records = engine.fit(net, loss_fn, train, opt, seed=seed, device=device, workdir=out,
-                         config={**settings, "sources": name}, desc=f"{name}->{target}")
+                         config={**settings, "sources": name, "key": key}, desc=f"{name}->{target}")
     train_s = time.perf_counter() - t1
     res = engine.predict_per_image(net, test, eval_fn, device)
     df = engine.write_losses(out / "losses.parquet", test.t["image"], res)
@@ -174,6 +318,9 @@ def main(argv=None) -> int:
     p.add_argument("--config", default="config.yaml")
     p.add_argument("--settings", help="resolved settings as JSON (what the rule passes)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--store", type=Path, default=None,
+                   help="result store: reuse a transfer whose key is there, store new ones "
+                        "(config transfer.reuse; e.g. results/<run>/.store/transfers)")
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
     p.add_argument("--train-higher", action="store_true",
                    help="(--rank) also train the beam's higher-order transfers under --out-root")
@@ -198,7 +345,7 @@ def main(argv=None) -> int:
             res["higher_losses"] = {}
             for name in (n for names in res["sets"].values() for n in names):
                 m = run_transfer(s, list(parse_source_set(name)), args.reps, args.targets,
-                                 args.out_root / target / name, args.threads)
+                                 args.out_root / target / name, args.threads, store=args.store)
                 res["higher_losses"][name] = m["test"]["loss"]
         write_json(args.out, res)
         print(json.dumps({k: res[k] for k in ("target", "ranked", "sets")}))
@@ -216,7 +363,8 @@ def main(argv=None) -> int:
             p.error(f"target {target!r} cannot be its own source (that is the task network, 'self')")
     for target in targets:
         out = args.out if (args.out and len(targets) == 1) else args.out_root / target / name
-        m = run_transfer(_settings_for(args, target), sources, args.reps, args.targets, out, args.threads)
+        m = run_transfer(_settings_for(args, target), sources, args.reps, args.targets, out, args.threads,
+                         store=args.store)
         print(json.dumps({k: v for k, v in m.items() if k != "config"}))
     return 0
 
