@@ -107,7 +107,7 @@ def test_check_through_snakemake_on_the_smoke_run(smoke_run, tmp_path):
 @pytest.mark.parametrize("triple, message", [
     (["fixated_pose", "normal", "fixated_pose"], "three different tasks"),
     (["normal", "random", "room_layout"], "via 'random' is not a transfer target"),
-    (["depth_zbuffer", "normal", "room_layout"], "'depth_zbuffer' not in config tasks"),
+    (["fixated_pose", "normals", "room_layout"], "unknown task id(s) 'normals'"),
 ])
 def test_bad_triple_fails_at_dag_build_naming_it(tmp_path, triple, message):
     cfg = yaml.safe_load(SMOKE.read_text())
@@ -120,12 +120,26 @@ def test_bad_triple_fails_at_dag_build_naming_it(tmp_path, triple, message):
     assert f"triple {triple}" in err and message in err, err[-2000:]
 
 
+def test_triple_of_other_tasks_is_left_out_with_a_warning(tmp_path):
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["evaluation"]["transitive"] = [["depth_zbuffer", "normal", "room_layout"], *map(list, TRIPLES)]
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(cfg))
+    p = snakemake(tmp_path, "-n", f"results/smoke/eval/{SIZE}/transitive.json", config=other, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "triples [['depth_zbuffer', 'normal', 'room_layout']] name tasks that are not in config tasks" in p.stderr
+    plan = p.stdout + p.stderr
+    assert "transitive_transfer" in plan and f"transitive/{SIZE}/depth_zbuffer/" not in plan
+
+
 def test_check_triples_accepts_good_and_names_bad():
     tasks, targets = ["normal", "room_layout", "fixated_pose", "random"], ["normal", "room_layout", "fixated_pose"]
-    assert transitive.check_triples([("random", "normal", "room_layout")], tasks, targets) == \
-        [("random", "normal", "room_layout")]
-    assert transitive.check_triples([], tasks, targets) == []
-    with pytest.raises(ValueError, match=r"triple \['random', 'normal', 'room_layout'\] listed twice"):
-        transitive.check_triples([("random", "normal", "room_layout")] * 2, tasks, targets)
+    good = ("random", "normal", "room_layout")
+    assert transitive.check_triples([good], tasks, targets) == ([good], [])
+    assert transitive.check_triples([("depth_zbuffer", "normal", "room_layout"), good], tasks, targets) == \
+        ([good], [("depth_zbuffer", "normal", "room_layout")])
+    assert transitive.check_triples([], tasks, targets) == ([], [])
+    with pytest.raises(ValueError, match=r"triple \['random', 'normal', 'room_layout'\]: listed twice"):
+        transitive.check_triples([good] * 2, tasks, targets)
     with pytest.raises(ValueError, match=r"target 'random' is not a transfer target"):
         transitive.check_triples([("normal", "room_layout", "random")], tasks, targets)

@@ -59,29 +59,37 @@ def parse_triple(text: str) -> tuple[str, str, str]:
     return tuple(resolve(p) for p in parts)  # type: ignore[return-value]
 
 
-def check_triples(triples, tasks, targets) -> list[tuple[str, str, str]]:
-    """Validate config ``evaluation.transitive`` against the run's tasks; a ValueError names the
-    bad triple. ``targets``: the tasks with trained transfers (not source-only, with an output)."""
-    out = []
+def check_triples(triples, tasks, targets) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Validate config ``evaluation.transitive`` against the run: (kept, left_out).
+
+    A ValueError names a bad triple: not three task ids, an unknown id, a task twice, or a via /
+    target that has no trained transfers (source-only or without an output). A triple naming a
+    task the run does not have is left out (the caller warns), as over-large taxonomy budgets
+    are: a config with another task dictionary still builds. ``targets``: the tasks with
+    trained transfers."""
+    from taskonomy.tasks import TASKS
+    kept, left_out = [], []
     for tr in triples:
         label = f"config evaluation.transitive: triple {list(tr)}"
         if len(tr) != 3:
             raise ValueError(f"{label}: expected [source, via, target]")
         s, t1, t2 = tr
-        missing = [t for t in tr if t not in tasks]
-        if missing:
-            raise ValueError(f"{label}: {', '.join(map(repr, missing))} not in config tasks")
+        unknown = [t for t in tr if t not in TASKS]
+        if unknown:
+            raise ValueError(f"{label}: unknown task id(s) {', '.join(map(repr, unknown))} (TASKS.md)")
         if len({s, t1, t2}) != 3:
             raise ValueError(f"{label}: source, via and target must be three different tasks")
+        if any(t not in tasks for t in tr):
+            left_out.append((s, t1, t2))
+            continue
         for role, t in (("via", t1), ("target", t2)):
             if t not in targets:
                 raise ValueError(f"{label}: {role} {t!r} is not a transfer target (source-only or "
                                  "without an output), so no transfer to it is trained")
-        out.append((s, t1, t2))
-    dup = {t for t in out if out.count(t) > 1}
-    if dup:
-        raise ValueError(f"config evaluation.transitive: triple {list(sorted(dup)[0])} listed twice")
-    return out
+        if (s, t1, t2) in kept:
+            raise ValueError(f"{label}: listed twice")
+        kept.append((s, t1, t2))
+    return kept, left_out
 
 
 # ---------------------------------------------------------------- chained representations
