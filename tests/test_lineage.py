@@ -128,3 +128,68 @@ def test_absolute_paths_inside_workdir_are_stored_relative(tmp_path, monkeypatch
     rec = lineage.load("o.json")
     assert rec["artifact"] == "o.json"
     assert [i["path"] for i in rec["inputs"]] == ["sub/in.csv", str(tmp_path / "outside.csv")]
+
+
+def test_data_inputs_record_the_manifest_not_the_dataset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ds" / "b1").mkdir(parents=True)
+    (tmp_path / "ds" / "b1" / "x.png").write_bytes(b"pixels")
+    assert lineage.data_inputs("ds") == ["ds"]             # no manifest: the folder, hashed in full
+    (tmp_path / "ds" / "manifest.json").write_text('{"buildings": ["b1"]}')
+    assert lineage.data_inputs("ds") == [os.path.join("ds", "manifest.json")]
+    lineage.record(["ds/manifest.json"], params={"seed": 1}, seed=1,
+                   extra={"dataset_sha256": lineage.content_hash("ds")})
+    (tmp_path / "out.npy").write_bytes(b"rep")
+    # the manifest given both ways is recorded once
+    lineage.record(["out.npy"], ["ds/manifest.json"], data="ds")
+    rec = lineage.load("out.npy")
+    assert [i["path"] for i in rec["inputs"]] == ["ds/manifest.json"]
+    assert lineage.load("ds/manifest.json")["dataset_sha256"].startswith("dir:")
+
+
+@pytest.fixture
+def diamond(tmp_path, monkeypatch):
+    """data -> rep1, rep2 (one job) -> t1 (rep1), t2 (rep1, rep2) -> top (t1, t2)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.txt").write_text("d")
+    for f in ("rep1", "rep2"):
+        (tmp_path / f).write_text(f)
+    lineage.record(["rep1", "rep2"], ["data.txt"], params={"enc": 1}, seed=0)
+    for f, ins in (("t1", ["rep1"]), ("t2", ["rep1", "rep2"]), ("top", ["t1", "t2"])):
+        (tmp_path / f).write_text(f)
+        lineage.record([f], ins, params={"name": f}, seed=1)
+    return tmp_path
+
+
+def test_shared_subtrees_print_once_with_depth_and_summary(diamond, capsys):
+    tree = lineage.build_tree("top")
+    assert [n.path for n in lineage.walk(tree)] == ["top", "t1", "rep1", "data.txt", "t2", "rep2"]
+    t2 = tree.children[1]
+    assert t2.children[0].repeat and t2.children[0].children is tree.children[0].children[0].children
+    lines = lineage.format_tree(tree)
+    text = "\n".join(lines)
+    assert text.count("rep1  [") == 1 and "rep1  (see above)" in text
+    assert "inputs: as rep1 (same job, see above)" in text        # rep2: sibling output of rep1's job
+    assert text.count("data.txt") == 1
+    assert "... 1 input(s) below depth 1" in "\n".join(lineage.format_tree(tree, depth=1))
+    assert cli_main(["lineage", "--summary", "top"]) == 0
+    out = capsys.readouterr().out
+    assert "top: 6 distinct artifacts" in out
+    assert "data/config" in out and "up to date" in out
+
+
+def test_stale_artifacts_are_exactly_the_downstream(diamond, capsys):
+    (diamond / "rep2").write_text("changed")                     # only t2 and top read rep2
+    tree = lineage.build_tree("top")
+    assert lineage.stale_artifacts(tree) == {"rerun": ["t2", "top"], "modified": ["rep2"]}
+    assert not tree.children[0].stale and tree.children[1].stale
+    assert cli_main(["lineage", "--check", "top"]) == 1
+    out = capsys.readouterr().out
+    assert "to rerun (an input changed): 2" in out and "modified after recorded: 1" in out
+    (diamond / "rep2").write_text("rep2")
+    (diamond / "data.txt").write_text("new data")                # a leaf input: all of it is stale
+    flagged = lineage.stale_artifacts(lineage.build_tree("top"))
+    assert flagged == {"rerun": ["rep1", "rep2", "t1", "t2", "top"], "changed": ["data.txt"]}
+    assert cli_main(["lineage", "--json", "--check", "top"]) == 1
+    (tree_json,) = json.loads(capsys.readouterr().out)
+    assert tree_json["stale"] and any(c.get("see_above") for c in tree_json["inputs"][1]["inputs"])

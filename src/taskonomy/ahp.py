@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from taskonomy import lineage
 from taskonomy.io import atomic_path, write_text
 from taskonomy.tasks import parse_source_set
 
@@ -279,16 +280,24 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out-dir", required=True)
     a = ap.parse_args(argv)
     try:
+        started = lineage.now()
         if a.cmd == "target":
             res = compute_target(a.target, a.transfers, a.self_, a.pixels)
-            for p in write_target(res, a.npz, a.csv):
+            written = write_target(res, a.npz, a.csv)
+            for p in written:
                 print(f"wrote {p}")
+            lineage.record(written, [*a.transfers, a.self_, *([a.pixels] if a.pixels else [])],
+                           params={"target": a.target, "clip": CLIP}, started=started)
             best = np.argsort(-res.affinity)[:5]
             print(f"{a.target}: {len(res.sources)} sources x {res.n_images} images; top: " +
                   ", ".join(f"{res.sources[i]}={res.affinity[i]:.4f}" for i in best))
         else:
-            for p in gather(a.ahp, a.out_dir):
+            written = gather(a.ahp, a.out_dir)
+            for p in written:
                 print(f"wrote {p}")
+            siblings = [Path(p).with_name(Path(p).stem + sfx) for p in a.ahp for sfx in TABLES.values()]
+            lineage.record(written, [f for f in siblings if f.exists()], params={"tables": TABLES},
+                           started=started)
     except AHPError as e:
         print(f"taskonomy ahp: error: {e}", file=sys.stderr)
         return 1

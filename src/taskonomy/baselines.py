@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from taskonomy import engine
+from taskonomy import engine, lineage
 from taskonomy.io import write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
@@ -78,7 +78,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     engine.setup_torch(args.threads, 0)
-    print(json.dumps(run_average(resolve(args.task), args.data, args.out, args.limit)))
+    task = resolve(args.task)
+    with lineage.track([args.out / "losses.parquet", args.out / "metrics.json"],
+                       params={"task": task, "baseline": "average", "limit": args.limit}, data=args.data):
+        print(json.dumps(run_average(task, args.data, args.out, args.limit)))
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from taskonomy import engine
+from taskonomy import engine, lineage
 from taskonomy.io import atomic_path
 from taskonomy.tasks import resolve
 
@@ -79,6 +79,7 @@ def main(argv=None) -> int:
         p.error("--targets needs --task")
     if not args.targets and not args.model:
         p.error("--model is required (or --targets)")
+    started = lineage.now()
     for split, out in zip(args.split, args.out):
         t0 = time.perf_counter()
         if args.targets:
@@ -93,6 +94,8 @@ def main(argv=None) -> int:
             info = {"model": args.model, "shape": list(arr.shape)}
         print(json.dumps({**info, "split": split, "out": str(out),
                           "seconds": round(time.perf_counter() - t0, 2)}))
+    lineage.record(args.out, [] if args.targets else [args.model], data=args.data, started=started,
+                   params={k: v for k, v in vars(args).items() if k not in ("out", "threads")})
     return 0
 
 

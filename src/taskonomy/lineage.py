@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -91,9 +92,11 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=None)
 def code_version() -> dict[str, Any]:
     """git commit + dirty flag of the checkout the package runs from (None outside git),
-    the package source hash and version."""
+    the package source hash and version. Computed once per process (two git calls and a hash
+    of the package source: about 15 ms, bench numbers in docs/interfaces.md)."""
     from taskonomy import __version__
 
     commit = _git("rev-parse", "HEAD")
@@ -105,7 +108,23 @@ def code_version() -> dict[str, Any]:
             "version": __version__}
 
 
-def _now() -> str:
+def data_inputs(root: str | os.PathLike) -> list[str]:
+    """What a job reading the dataset at ``root`` records as its input: the manifest
+    (generator args, splits, counts; the synth job's own sidecar carries the hash of the whole
+    dataset, computed once), so no job hashes the dataset again. A dataset without a manifest
+    (e.g. the real release) is hashed in full: correct, but slow on a big tree."""
+    manifest = Path(root) / "manifest.json"
+    return [os.fspath(manifest)] if manifest.is_file() else [os.fspath(root)]
+
+
+def _stage() -> str | None:
+    """The module that ran (``python -m taskonomy.train`` -> taskonomy.train), else None."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None)
+
+
+def now() -> str:
+    """UTC time as recorded in sidecars (``started`` of a ``record`` call made afterwards)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -139,10 +158,14 @@ def _portable(path: str | os.PathLike) -> str:
 
 def record(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike] = (),
            params: Any = None, seed: int | None = None, started: str | None = None,
-           ended: str | None = None) -> list[Path]:
-    """Write ``<output>.lineage.json`` for every output (which must exist). Returns the paths."""
+           ended: str | None = None, data: str | os.PathLike | None = None,
+           extra: dict | None = None) -> list[Path]:
+    """Write ``<output>.lineage.json`` for every output (which must exist). Returns the paths.
+    ``data``: a dataset root the job read (recorded as ``data_inputs(data)``); ``extra``:
+    further JSON fields (e.g. the synth job's ``dataset_sha256``)."""
     outputs = [_portable(o) for o in outputs]
-    inputs = [_portable(i) for i in inputs]
+    inputs = [_portable(i) for i in [*(data_inputs(data) if data is not None else []), *inputs]]
+    inputs = list(dict.fromkeys(inputs))
     missing = [o for o in outputs if not os.path.exists(o)]
     if missing:
         raise FileNotFoundError(f"lineage.record: output(s) not written: {', '.join(missing)}")
@@ -161,10 +184,12 @@ def record(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathL
         "code": code_version(),
         "host": socket.gethostname(),
         "workdir": os.getcwd(),
+        "stage": _stage(),
         "command": [os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]],
         "python": sys.version.split()[0],
         "started": started,
-        "ended": ended or _now(),
+        "ended": ended or now(),
+        **_jsonable(extra or {}),
     }
     written = []
     for o in outputs:
@@ -176,29 +201,35 @@ def record(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathL
 
 @contextlib.contextmanager
 def track(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike] = (),
-          params: Any = None, seed: int | None = None) -> Iterator[None]:
-    """Time the block and, if it succeeds, record the lineage of ``outputs``."""
+          params: Any = None, seed: int | None = None, data: str | os.PathLike | None = None,
+          extra: dict | None = None) -> Iterator[None]:
+    """Time the block and, if it succeeds, record the lineage of ``outputs`` (see record)."""
     outputs, inputs = list(outputs), list(inputs)
-    started = _now()
+    started = now()
     yield
-    record(outputs, inputs, params=params, seed=seed, started=started)
+    record(outputs, inputs, params=params, seed=seed, started=started, data=data, extra=extra)
 
 
 # ---- reading: the lineage tree ----------------------------------------------------------
+# One taxonomy fans out into hundreds of transfers that share their representations, task
+# networks and the data manifest: each artifact is expanded once (later references share the
+# same children and print "(see above)"), and sibling outputs of one job (e.g. an AHP job's csv,
+# npz, quality and gain files) print their job's inputs once.
 
-@dataclass
+@dataclass(eq=False)
 class Node:
-    """One artifact or leaf input in the tree; ``status`` is ok | changed | missing |
-    modified (the artifact no longer matches its own record) | untracked (no sidecar)."""
+    """One artifact or leaf input in the tree; ``status`` is ok | changed (differs from the
+    hash its consumer recorded) | missing | modified (no longer matches its own record) |
+    untracked (no sidecar). ``stale``: this node or anything below it is not ok. ``repeat``:
+    already expanded elsewhere in the tree (children shared with that occurrence)."""
 
     path: str
     status: str
     record: dict | None = None
     children: list["Node"] = field(default_factory=list)
-
-    @property
-    def stale(self) -> bool:
-        return self.status != "ok" and self.status != "untracked" or any(c.stale for c in self.children)
+    repeat: bool = False
+    stale: bool = False
+    sha256: str | None = None
 
 
 def load(path: str | os.PathLike) -> dict | None:
@@ -217,30 +248,79 @@ def _resolve(path: str, rec: dict | None) -> str:
     return alt if os.path.exists(alt) else path
 
 
+def _status(current: str | None, rec: dict | None, expected: str | None) -> str:
+    if current is None:
+        return "missing"
+    if expected is not None and current != expected:
+        return "changed"
+    if rec is not None and rec.get("sha256") != current:
+        return "modified"
+    return "untracked" if rec is None else "ok"
+
+
+def _job_key(rec: dict) -> tuple:
+    """Outputs written by one process share a record apart from artifact/sha256."""
+    return (rec.get("host"), rec.get("started"), rec.get("ended"), tuple(rec.get("outputs", ())))
+
+
 def build_tree(path: str | os.PathLike, expected: str | None = None, parent: dict | None = None,
-               _seen: set[str] | None = None) -> Node:
-    """The lineage tree of ``path``; ``expected`` is the hash a consumer recorded for it."""
-    _seen = set() if _seen is None else _seen
+               _memo: dict[str, Node] | None = None) -> Node:
+    """The lineage tree of ``path``; ``expected`` is the hash a consumer recorded for it.
+    Every artifact is hashed and expanded once; repeated references share its children."""
+    memo = {} if _memo is None else _memo
     path = _resolve(os.fspath(path), parent)
+    key = os.path.realpath(path)
+    if key in memo:
+        first = memo[key]
+        status = _status(first.sha256, first.record, expected)
+        return Node(path, status, first.record, first.children, repeat=True,
+                    stale=first.stale or status not in ("ok", "untracked"), sha256=first.sha256)
     current = content_hash(path)
     rec = load(path)
-    if current is None:
-        status = "missing"
-    elif expected is not None and current != expected:
-        status = "changed"
-    elif rec is not None and rec.get("sha256") != current:
-        status = "modified"
-    elif rec is None:
-        status = "untracked"
-    else:
-        status = "ok"
-    node = Node(path, status, rec)
-    key = os.path.realpath(path)
-    if rec is not None and key not in _seen:
-        _seen.add(key)
-        for i in rec.get("inputs", []):
-            node.children.append(build_tree(i["path"], i["sha256"], rec, _seen))
+    node = Node(path, _status(current, rec, expected), rec, sha256=current)
+    memo[key] = node                      # before the children: a cycle ends here
+    if rec is not None:
+        node.children = [build_tree(i["path"], i["sha256"], rec, memo) for i in rec.get("inputs", [])]
+    node.stale = node.status not in ("ok", "untracked") or any(c.stale for c in node.children)
     return node
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every distinct artifact of the tree once (first occurrences, depth first)."""
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        key = os.path.realpath(n.path)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def stale_artifacts(node: Node) -> dict[str, list[str]]:
+    """What --check names: ``rerun``: artifacts with a stale input (downstream of a change);
+    ``modified``/``missing``: files that differ from their own record or are gone; ``changed``:
+    leaf inputs (data, config) that differ from what a consumer recorded."""
+    out: dict[str, list[str]] = {"rerun": [], "modified": [], "missing": [], "changed": []}
+    for n in walk(node):
+        if n.record is not None and any(c.stale for c in n.children):
+            out["rerun"].append(n.path)
+        if n.sha256 is None:
+            out["missing"].append(n.path)
+        elif n.record is not None and n.record.get("sha256") != n.sha256:
+            out["modified"].append(n.path)      # whatever a consumer saw: it differs from its record
+    # "changed" is a property of an edge: collect it over all references, not first ones
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n.status == "changed" and n.record is None and n.path not in out["changed"]:
+            out["changed"].append(n.path)
+        if id(n.children) not in seen:
+            seen.add(id(n.children))
+            stack.extend(n.children)
+    return {k: sorted(set(v)) for k, v in out.items() if v}
 
 
 _MARK = {"ok": "", "untracked": "", "missing": "  !! MISSING",
@@ -248,32 +328,78 @@ _MARK = {"ok": "", "untracked": "", "missing": "  !! MISSING",
          "modified": "  !! MODIFIED after its lineage was recorded"}
 
 
-def format_tree(node: Node, indent: str = "", last: bool = True, root: bool = True) -> list[str]:
-    branch = "" if root else ("└── " if last else "├── ")
+def _header(node: Node) -> str:
     rec = node.record
     if rec is None:
         kind = "data/config (no lineage record)" if node.status != "missing" else ""
-        lines = [f"{indent}{branch}{node.path}  [{kind}]{_MARK[node.status]}".replace("  []", "")]
-    else:
-        code = rec.get("code", {})
-        commit = (code.get("git_commit") or "no-git")[:10] + ("+dirty" if code.get("git_dirty") else "")
-        lines = [f"{indent}{branch}{node.path}  [{rec.get('ended', '?')} on {rec.get('host', '?')};"
-                 f" code {commit} src {code.get('package_sha256', '?')[:10]}; seed {rec.get('seed')}]"
-                 f"{_MARK[node.status]}"]
+        return f"{node.path}  [{kind}]{_MARK[node.status]}".replace("  []", "")
+    code = rec.get("code", {})
+    commit = (code.get("git_commit") or "no-git")[:10] + ("+dirty" if code.get("git_dirty") else "")
+    data = f"; dataset {rec['dataset_sha256'][:14]}" if rec.get("dataset_sha256") else ""
+    return (f"{node.path}  [{rec.get('stage') or '?'}; {(rec.get('ended') or '?')[:19]} on {rec.get('host', '?')};"
+            f" code {commit} src {code.get('package_sha256', '?')[:10]}; seed {rec.get('seed')}{data}]"
+            f"{_MARK[node.status]}{'  (stale input below)' if node.stale and node.status == 'ok' else ''}")
+
+
+def format_tree(node: Node, indent: str = "", last: bool = True, root: bool = True,
+                depth: int | None = None, params: bool = True,
+                _jobs: dict | None = None, _level: int = 0) -> list[str]:
+    """The tree as lines. ``depth``: levels below the root to print (None: all)."""
+    jobs = {} if _jobs is None else _jobs
+    branch = "" if root else ("└── " if last else "├── ")
     sub = indent + ("" if root else ("    " if last else "│   "))
-    if rec is not None and rec.get("params") not in (None, {}, []):
-        params = json.dumps(rec["params"], sort_keys=True)
-        if len(params) > 160:
-            params = params[:157] + "..."
-        lines.append(f"{sub}{'│' if node.children else ' '}   params: {params}")
+    rec = node.record
+    if node.repeat and rec is not None:      # printed in full where it first appeared
+        return [f"{indent}{branch}{node.path}  (see above){_MARK[node.status]}"]
+    head = indent + branch + _header(node)
+    job = _job_key(rec) if rec is not None else None
+    if job is not None and job in jobs and node.children:
+        return [head, f"{sub}    inputs: as {jobs[job]} (same job, see above)"]
+    if job is not None:
+        jobs[job] = node.path
+    lines = [head]
+    if params and rec is not None and rec.get("params") not in (None, {}, []):
+        text = json.dumps(rec["params"], sort_keys=True)
+        if len(text) > 160:
+            text = text[:157] + "..."
+        lines.append(f"{sub}{'│' if node.children else ' '}   params: {text}")
+    if node.children and depth is not None and _level >= depth:
+        n_stale = sum(c.stale for c in node.children)
+        lines.append(f"{sub}└── ... {len(node.children)} input(s) below depth {depth}"
+                     + (f", {n_stale} stale" if n_stale else ""))
+        return lines
     for k, child in enumerate(node.children):
-        lines += format_tree(child, sub, k == len(node.children) - 1, root=False)
+        lines += format_tree(child, sub, k == len(node.children) - 1, root=False, depth=depth,
+                             params=params, _jobs=jobs, _level=_level + 1)
+    return lines
+
+
+def summarize(node: Node) -> list[str]:
+    """One line per stage: how many distinct artifacts, how many stale, code versions, seeds."""
+    groups: dict[str, list[Node]] = {}
+    for n in walk(node):
+        stage = (n.record.get("stage") or "?") if n.record is not None else "data/config"
+        groups.setdefault(stage, []).append(n)
+    lines = [f"{node.path}: {sum(map(len, groups.values()))} distinct artifacts"]
+    for stage, nodes in groups.items():
+        codes = sorted({(n.record.get("code", {}).get("git_commit") or "no-git")[:10]
+                        + ("+dirty" if n.record.get("code", {}).get("git_dirty") else "")
+                        for n in nodes if n.record})
+        srcs = {n.record.get("code", {}).get("package_sha256") for n in nodes if n.record}
+        seeds = sorted({str(n.record.get("seed")) for n in nodes if n.record})
+        stale = sum(n.stale for n in nodes)
+        lines.append(f"  {stage:<34} {len(nodes):>5} artifact(s)  {stale:>4} stale"
+                     + (f"  code {','.join(codes)} ({len(srcs)} source hash(es))  seeds {','.join(seeds)}"
+                        if codes else "")
+                     + f"  e.g. {nodes[0].path}")
     return lines
 
 
 def _to_dict(node: Node) -> dict:
-    return {"path": node.path, "status": node.status, "stale": node.stale,
-            "record": node.record, "inputs": [_to_dict(c) for c in node.children]}
+    d = {"path": node.path, "status": node.status, "stale": node.stale, "record": node.record}
+    if node.repeat:
+        return {**d, "see_above": True}
+    return {**d, "inputs": [_to_dict(c) for c in node.children]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,7 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("paths", nargs="+", metavar="PATH", help="artifact(s) to trace")
     ap.add_argument("--json", action="store_true", help="print the tree as JSON")
     ap.add_argument("--check", action="store_true",
-                    help="exit 1 if any artifact in a tree is stale (inputs changed, missing or modified)")
+                    help="exit 1 if any artifact in a tree is stale (inputs changed, missing or "
+                         "modified) and name them")
+    ap.add_argument("--depth", type=int, default=None, metavar="N",
+                    help="print N levels below the artifact (default: all)")
+    ap.add_argument("--summary", action="store_true",
+                    help="one line per stage (counts, stale, code versions, seeds) instead of the tree")
+    ap.add_argument("--no-params", action="store_true", help="leave out the params lines")
     args = ap.parse_args(argv)
     stale = False
     trees = []
@@ -297,10 +429,21 @@ def main(argv: list[str] | None = None) -> int:
         trees.append(tree)
     if args.json:
         print(json.dumps([_to_dict(t) for t in trees], indent=2))
-    else:
-        for t in trees:
-            print("\n".join(format_tree(t)))
-            print("STALE: inputs changed since it was made; rerun the pipeline" if t.stale else "up to date")
+        return 1 if (args.check and stale) else 0
+    for t in trees:
+        lines = summarize(t) if args.summary else format_tree(t, depth=args.depth,
+                                                               params=not args.no_params)
+        print("\n".join(lines))
+        if not t.stale:
+            print("up to date")
+            continue
+        print("STALE: inputs changed since it was made; rerun the pipeline")
+        what = {"rerun": "to rerun (an input changed)", "modified": "modified after recorded",
+                "missing": "missing", "changed": "data/config changed"}
+        for kind, paths in stale_artifacts(t).items():
+            print(f"  {what[kind]}: {len(paths)}")
+            for q in paths:
+                print(f"    {q}")
     return 1 if (args.check and stale) else 0
 
 

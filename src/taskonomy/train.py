@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from taskonomy import engine
+from taskonomy import engine, lineage
 from taskonomy.losses import class_weights_from_counts, per_image_loss
 from taskonomy.metrics import per_image_metrics
 from taskonomy.tasks import CLASSES, NONE, TASKS, resolve
@@ -133,7 +133,11 @@ def main(argv=None) -> int:
     if s["task"] != args.task:
         print(f"taskonomy train: --task {args.task} but settings are for {s['task']}", file=sys.stderr)
         return 2
-    m = train_task(s, args.data, args.out, args.threads)
+    # lineage sidecars of the rule's outputs (scratch: no model.pt declared; random: no data read)
+    frozen = TASKS[args.task].kind == NONE
+    outs = ["metrics.json", *([] if "size" in s else ["model.pt"]), *([] if frozen else ["losses.parquet"])]
+    with lineage.track([args.out / f for f in outs], params=s, seed=s["seed"], data=None if frozen else args.data):
+        m = train_task(s, args.data, args.out, args.threads)
     print(json.dumps({k: v for k, v in m.items() if k != "config"}))
     return 0
 

@@ -255,7 +255,14 @@ def main(argv=None) -> int:
     else:
         from taskonomy.config import load_config
         s = energy_settings(load_config(a.config), t)
-    summary = evaluate(s, a.data, a.models, a.ood_dir, a.out)
+    from taskonomy import lineage
+    from taskonomy.consistency.images import list_images
+    models = [a.models / t / m / "model.pt" for m in MODES] + [
+        a.models / "perceptual" / f"{y}__{z}" / "model.pt" for z in s["perceptual"] for y in (t, "rgb")]
+    ood = list_images(a.ood_dir) if a.ood_dir else []
+    outs = ["eval.json", "stats.json", "test.parquet", *(["ood.parquet"] if a.ood_dir else []), "energy.png"]
+    with lineage.track([a.out / f for f in outs], models + ood, params=s, data=a.data):
+        summary = evaluate(s, a.data, a.models, a.ood_dir, a.out)
     print(json.dumps({m: {k: v for k, v in r.items() if k in ("direct", "through_mean", "spearman_energy_error", "ood_energy")}
                       for m, r in summary["models"].items()}, indent=1))
     return 0

@@ -43,8 +43,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--names", nargs="+", required=True, help="skimage.data image names")
     a = p.parse_args(argv)
-    for path in write_photos(a.out, a.names):
-        print(path)
+    from taskonomy import lineage
+    import skimage
+    outs = [a.out / f"{n}.png" for n in a.names]
+    with lineage.track(outs, params={"names": a.names, "skimage": skimage.__version__}):
+        for path in write_photos(a.out, a.names):
+            print(path)
     return 0
 
 

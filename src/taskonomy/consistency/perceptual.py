@@ -86,7 +86,9 @@ def main(argv=None) -> int:
     if (s["y"], s["z"]) != (y, z):
         print(f"settings are for {s['y']}->{s['z']}, not {y}->{z}", file=sys.stderr)
         return 2
-    m = train_pair(s, a.data, a.out, a.threads)
+    from taskonomy import lineage
+    with lineage.track([a.out / "model.pt", a.out / "metrics.json"], params=s, seed=s["seed"], data=a.data):
+        m = train_pair(s, a.data, a.out, a.threads)
     print(json.dumps({k: v for k, v in m.items() if k != "config"}))
     return 0
 

@@ -195,7 +195,11 @@ def main(argv=None) -> int:
     if (s["target"], s["mode"]) != (t, a.mode):
         print(f"settings are for {s['target']}/{s['mode']}, not {t}/{a.mode}", file=sys.stderr)
         return 2
-    m = train_target(s, a.data, a.out, a.perceptual_dir, a.threads)
+    from taskonomy import lineage
+    percep = [a.perceptual_dir / f"{t}__{z}" / "model.pt" for z in s.get("perceptual", [])] if a.perceptual_dir else []
+    with lineage.track([a.out / f for f in ("model.pt", "metrics.json", "losses.parquet")], percep,
+                       params=s, seed=s["seed"], data=a.data):
+        m = train_target(s, a.data, a.out, a.perceptual_dir, a.threads)
     print(json.dumps({k: v for k, v in m.items() if k != "config"}))
     return 0
 

@@ -41,12 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         from taskonomy.data.synth import SynthSettings, synthesize
         st = SynthSettings(out=args.out, buildings=args.buildings, points=args.points, views=args.views,
                            size=args.size, seed=args.seed, workers=args.workers)
+        from taskonomy import lineage  # the dataset is hashed once, here; readers record the manifest
+        started = lineage.now()
         try:
             man = synthesize(st, progress=not args.quiet)
         except ValueError as e:
             print(f"taskonomy data synth: {e}", file=sys.stderr)
             return 2
         print(f"wrote {man['counts']['views']} views of {man['counts']['buildings']} buildings to {args.out}")
+        lineage.record([f"{args.out}/manifest.json"], params=st, seed=st.seed, started=started,
+                       extra={"dataset_sha256": lineage.content_hash(args.out)})
         return 0
     if args.cmd == "check":
         from taskonomy.data.check import check_dataset

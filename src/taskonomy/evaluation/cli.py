@@ -21,6 +21,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from taskonomy import lineage
 from taskonomy.io import atomic_path, write_json
 
 DEFAULT_SOURCE_ONLY = ["colorization", "inpainting", "jigsaw", "random"]
@@ -67,7 +68,7 @@ def _common(p: argparse.ArgumentParser, tables: bool = True) -> None:
     p.add_argument("--name", help="file stem of the outputs (default: the sub-command's)")
 
 
-def cmd_gain_quality(a) -> None:
+def cmd_gain_quality(a) -> list[Path]:
     from taskonomy.evaluation import figures, gain_quality
     tables = _tables(a.affinities)
     targets = _targets(tables, a)
@@ -77,14 +78,16 @@ def cmd_gain_quality(a) -> None:
     figures.gain_quality_figure(rows, out / f"{stem}.png", f"{tables.name}: Gain and Quality of the taxonomy")
     write_json(out / f"{stem}.settings.json", {"affinities": a.affinities, "targets": targets,
                "budgets": a.budgets, "orders": a.orders, "metric": a.metric, "source_only": a.source_only})
+    written = [out / f"{stem}{x}" for x in (".csv", ".png", ".settings.json")]
     for k in a.orders:
         for b in a.budgets:
             sel = [r for r in rows if r["budget"] == b and r["max_order"] == k]
             print(f"budget {b:>2} max order {k}: mean Gain {sum(r['gain'] for r in sel) / len(sel):.3f}  "
                   f"mean Quality {sum(r['quality'] for r in sel) / len(sel):.3f}")
+    return written
 
 
-def cmd_significance(a) -> None:
+def cmd_significance(a) -> list[Path]:
     from taskonomy.evaluation import figures, significance
     tables = _tables(a.affinities)
     targets = _targets(tables, a)
@@ -92,6 +95,7 @@ def cmd_significance(a) -> None:
     res = significance.run(tables, s, targets, a.source_only)
     out, stem = Path(a.out_dir), a.name or f"significance_{a.budget}_{a.max_order}"
     summ = res.summary()
+    written = [out / f"{stem}{x}" for x in (".json", ".random.csv", ".png", ".settings.json")]
     write_json(out / f"{stem}.json", summ)
     keys = sorted(res.random)
     write_rows(out / f"{stem}.random.csv",
@@ -103,9 +107,10 @@ def cmd_significance(a) -> None:
         print(f"{k:>9}: taxonomy {v['taxonomy']:.4f}  random {v['random_mean']:.4f} +- "
               f"{v['random_std']:.4f} (max {v['random_max']:.4f})  beats {100 * v['share_beaten']:.1f}%  "
               f"p={v['p_value']:.3g}")
+    return written
 
 
-def cmd_novel(a) -> None:
+def cmd_novel(a) -> list[Path]:
     from taskonomy.evaluation import figures, novel
     tables = _tables(a.affinities)
     targets = _targets(tables, a)
@@ -113,14 +118,16 @@ def cmd_novel(a) -> None:
     out, stem = Path(a.out_dir), a.name or "novel"
     write_rows(out / f"{stem}.csv", rows)
     figures.novel_figure(rows, out / f"{stem}.png", f"{tables.name}: all-for-one, novel tasks")
+    written = [out / f"{stem}{x}" for x in (".csv", ".png", ".settings.json")]
     write_json(out / f"{stem}.settings.json", {"affinities": a.affinities, "targets": targets,
                                                "orders": a.orders})
     for r in rows:
         print(f"{r['task']:>18} order<={r['max_order']}: {r['sources']:<50} Gain {r['gain']:.3f} "
               f"Quality {r['quality']:.3f}")
+    return written
 
 
-def cmd_table1(a) -> None:
+def cmd_table1(a) -> list[Path]:
     from taskonomy.evaluation import figures, losses
     from taskonomy.tasks import resolve_all
     if a.results:
@@ -136,19 +143,39 @@ def cmd_table1(a) -> None:
     out, stem = Path(a.out_dir), a.name or "table1"
     write_rows(out / f"{stem}.csv", rows)
     figures.table1_figure(rows, out / f"{stem}.png", f"{src}: task networks vs baselines (Table 1)")
+    written = [out / f"{stem}{x}" for x in (".csv", ".png", ".settings.json")]
     write_json(out / f"{stem}.settings.json", {"results": a.results, "affinities": a.affinities, "size": a.size,
                                                "tasks": [r["task"] for r in rows]})
     for r in rows:
         print(f"{r['task']:>18}: vs random {_fmt(r['vs_random'])}  vs avg {_fmt(r['vs_avg'])}")
+    return written
 
 
-def cmd_transitive(a) -> None:
+def cmd_transitive(a) -> list[Path]:
     from taskonomy.evaluation import losses
     res = losses.transitive_check(a.direct, a.transitive)
     res.update(direct=str(a.direct), transitive=str(a.transitive))
     out, stem = Path(a.out_dir), a.name or "transitive"
     write_json(out / f"{stem}.json", res)
+    written = [out / f"{stem}.json"]
     print(json.dumps(res, indent=2, sort_keys=True))
+    return written
+
+
+def _lineage(a, written: list[Path], started: str) -> None:
+    """Sidecars of what a command wrote (each cmd_* returns the paths it wrote), with the
+    files it read and its settings."""
+    from taskonomy.evaluation.losses import table1_paths
+    from taskonomy.supervision.tables import table_files
+    if getattr(a, "results", None):
+        read = [p for t in a.tasks for p in table1_paths(a.results, t, a.size).values() if p.exists()]
+    elif a.cmd == "transitive":
+        read = [a.direct, a.transitive]
+    else:
+        read = table_files(a.affinities)
+    settings = {k: v for k, v in vars(a).items() if k != "fn"}
+    lineage.record([p for p in written if p.exists()], read, params=settings, seed=getattr(a, "seed", None),
+                   started=started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     from taskonomy.supervision.tables import TableError
     from taskonomy.tasks import UnknownTaskError
     try:
-        a.fn(a)
+        started = lineage.now()
+        _lineage(a, a.fn(a) or [], started)
     except (AHPError, PolicyError, TableError, UnknownTaskError) as e:
         print(f"taskonomy evaluate {a.cmd}: error: {e}", file=sys.stderr)
         return 1

@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", metavar="JSON", help="also write the policy as JSON to this file")
     p.add_argument("--plot", metavar="PNG", help="draw the taxonomy graph (Fig. 8 style)")
     args = p.parse_args(argv)
+    started = lineage.now()
     try:
         tables = load(args.affinities)
         policy = bip.solve(tables, **query_kwargs(args))
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         from taskonomy.supervision.plots import draw_taxonomy
         draw_taxonomy(policy, args.plot)
     if args.out:  # lineage sidecar(s) (`taskonomy lineage <out>`): tables read, query, code version
-        lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args))
+        lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args),
+                       started=started)
     try:
         print(json.dumps(d, indent=2) if args.json else format_policy(policy), flush=True)
     except BrokenPipeError:  # `taskonomy solve | head`: the reader left, which is fine

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from taskonomy import lineage
 from taskonomy.io import atomic_path
-from taskonomy.supervision.tables import TableError, first_order_matrix, load
+from taskonomy.supervision.tables import TableError, first_order_matrix, load, table_files
 from taskonomy.tasks import TASKS
 
 # colours of the task groups (taskonomy.tasks.Task.group), used for tick labels and nodes
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tree-order", action="store_true",
                    help="order rows and columns by the leaves of the similarity tree")
     args = p.parse_args(argv)
+    started = lineage.now()
     try:
         tables = load(args.affinities)
     except TableError as e:
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         order = similarity_tree(tables.affinity)["leaves"]
     affinity_heatmap(tables, args.out, order)
     print(f"wrote {args.out}")
+    lineage.record([args.out], table_files(args.affinities), params=vars(args),
+                   started=started)
     return 0
 
 

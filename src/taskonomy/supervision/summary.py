@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from taskonomy import lineage
 from taskonomy.io import write_text
 
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transitive", help="JSON of `taskonomy transitive check` (optional)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    started = lineage.now()
     try:
         with open(args.taxonomy) as f:
             taxonomy = json.load(f)
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_text(args.out, text)
     print(text)
+    lineage.record([args.out], [args.taxonomy, args.significance, *args.figures,
+                                *([args.transitive] if args.transitive else [])], params=vars(args),
+                   started=started)
     return 0
 
 

@@ -17,10 +17,11 @@ import sys
 
 from tqdm import tqdm
 
+from taskonomy import lineage
 from taskonomy.io import atomic_path
 from taskonomy.supervision import bip
 from taskonomy.supervision.cli import add_query_args, query_kwargs
-from taskonomy.supervision.tables import TableError, load
+from taskonomy.supervision.tables import TableError, load, table_files
 from taskonomy.tasks import TASKS, UnknownTaskError
 
 COLUMNS = ("table", "metric", "budget", "max_order", "target", "sources", "order", "value", "gain", "quality",
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, metavar="CSV", help="table of every taxonomy")
     p.add_argument("--plot", metavar="PNG", help="Gain / Quality per target and budget")
     args = p.parse_args(argv)
+    started = lineage.now()
     try:
         tables = load(args.affinities)
         kwargs = query_kwargs(args)
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot_sweep(rows, args.plot, f"Taxonomies of {tables.name} (metric {args.metric})")
     print(f"wrote {args.out} ({len(rows)} rows)" + (f" and {args.plot}" if args.plot else ""))
+    lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args),
+                   started=started)
     return 0
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from taskonomy.supervision.tables import Table, TableError, first_order_matrix, load
+from taskonomy import lineage
+from taskonomy.supervision.tables import Table, TableError, first_order_matrix, load, table_files
 from taskonomy.tasks import TASKS
 
 METHOD = "average"
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, metavar="PNG", help="dendrogram figure")
     p.add_argument("--json", metavar="JSON", help="also write the linkage and leaf order")
     args = p.parse_args(argv)
+    started = lineage.now()
     try:
         tables = load(args.affinities)
         tree = similarity_tree(tables.affinity)
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         from taskonomy.io import write_json
         write_json(args.json, {**tree, "table": tables.name})
     print(f"wrote {args.out}; leaves: {' '.join(tree['leaves'])}")
+    lineage.record([p for p in (args.out, args.json) if p], table_files(args.affinities), params=vars(args),
+                   started=started)
     return 0
 
 
