@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A real single-node SLURM (Debian's slurm-wlm + munge) for tests and for trying the
-# `slurm` profile on one machine: controller, compute node and a fake GPU on localhost.
+# `slurm` profile on one machine: controller and one compute node (all cores, two fake GPUs).
 #
 #   scripts/slurm-local.sh install   apt-get install slurm-wlm munge (root; skipped if present)
-#   scripts/slurm-local.sh start     write /etc/slurm/{slurm,gres}.conf, start munged, slurmctld, slurmd
+#   scripts/slurm-local.sh start     write /etc/slurm/{slurm,gres}.conf (2 fake GPUs), start munged, slurmctld, slurmd
 #   scripts/slurm-local.sh stop      stop exactly the daemons `start` started (pid files)
 #   scripts/slurm-local.sh status    daemons, sinfo
 #
@@ -19,6 +19,8 @@ HOST=$(hostname -s)
 CPUS=$(nproc)
 # Leave some memory for the OS; slurmd refuses to start if RealMemory exceeds what it sees.
 MEM_MB=$(awk '/MemTotal/ {printf "%d", $2/1024*0.9}' /proc/meminfo)
+GPU_FILES="/dev/null /dev/zero"       # one fake GPU per file
+GPUS=$(echo $GPU_FILES | wc -w)
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 cannot() { echo "slurm-local: $*" >&2; exit 3; }
@@ -65,21 +67,23 @@ SelectTypeParameters=CR_Core_Memory
 # Without a default per-CPU memory each job takes the whole node and jobs run one at a time.
 DefMemPerCPU=1024
 # Finished jobs stay visible to squeue/scontrol this long; the Snakemake plugin needs it
-# (>= 3x its init seconds) or it falls back to sacct, which hangs without slurmdbd.
-MinJobAge=600
+# (>= 3x its init seconds) or it falls back to sacct, which hangs without slurmdbd. 30 min:
+# tests/test_slurm.py reads every job's record after the whole (possibly slow) run.
+MinJobAge=1800
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 GresTypes=gpu
 MpiDefault=none
-NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:1 State=UNKNOWN
+NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$GPUS State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
-    # A fake GPU: scheduled and counted by SLURM; /dev/null is never opened by anything real.
-    cat > "$CONF_DIR/gres.conf" <<EOF
-AutoDetect=off
-NodeName=$HOST Name=gpu File=/dev/null
-EOF
+    # Fake GPUs: scheduled and counted by SLURM (CUDA_VISIBLE_DEVICES is set); the device
+    # files are never opened by anything real. Two, so both cores run GPU-tagged jobs.
+    {
+        echo "AutoDetect=off"
+        for f in $GPU_FILES; do echo "NodeName=$HOST Name=gpu File=$f"; done
+    } > "$CONF_DIR/gres.conf"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -104,6 +108,8 @@ do_start() {
     fi
     if ! alive "$STATE/slurmctld.pid"; then
         slurmctld || die "slurmctld failed (see /var/log/slurm/slurmctld.log)"
+    else
+        scontrol reconfigure || true     # already running: pick up the rewritten slurm.conf
     fi
     if ! alive "$STATE/slurmd.pid"; then
         slurmd || die "slurmd failed (see /var/log/slurm/slurmd.log)"
