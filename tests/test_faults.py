@@ -89,6 +89,7 @@ def test_killed_snakemake_job_is_rerun(tmp_path):
         shutil.copytree(ROOT / name, tmp_path / name)
     cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
     cfg["tasks"], cfg["source_only"] = ["normal", "reshading", "random"], ["random"]
+    cfg["evaluation"]["transitive"] = []              # the default triples name other tasks
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     target = "results/paper-16k/sweep.csv"        # the slowest Stage IV job: a grid of BIPs
     cmd = [str(BIN / "snakemake"), "--cores", "1", target]
@@ -178,3 +179,78 @@ def test_unreadable_image_fails_its_job_with_the_path_and_keeps_artifacts(smoke_
     # and Snakemake plans exactly that job again (plus what reads the representations)
     dry = snakemake(work, "-n", *(str(p.relative_to(work)) for p in reps))
     assert dry.returncode == 0 and re.search(r"^encode\s+1$", dry.stdout, re.M), dry.stdout[-2000:]
+
+
+# ---------------------------------------------------------------- transfer result store
+def _store_case(tmp_path):
+    from taskonomy.settings import transfer_settings
+    settings = transfer_settings({"transfer": {"sizes": {"small": 8}}}, "normal", "small")
+    for role in ("reps/depth_zbuffer", "reps/reshading", "targets/normal"):
+        for sp in ("val", "test"):
+            p = tmp_path / f"{role}/{sp}.{'pt' if role.startswith('targets') else 'npy'}"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(f"{role}/{sp}".encode())
+    return settings
+
+
+def test_store_key_covers_settings_source_order_and_input_bytes(tmp_path):
+    from taskonomy.transfer import store_key, transfer_inputs
+    s = _store_case(tmp_path)
+
+    def key(settings=s, sources=("depth_zbuffer", "reshading")):
+        return store_key(settings, sources, transfer_inputs(settings, sources, tmp_path / "reps",
+                                                            tmp_path / "targets"), "cpu")[0]
+    k = key()
+    assert k == key()
+    assert key(sources=("reshading", "depth_zbuffer")) != k          # channel order of the inputs
+    for change in ({"seed": 1}, {"subset_seed": 1}, {"n": 9}, {"train": {**s["train"], "epochs": 99}},
+                   {"model": {**s["model"], "readout_width": 3}}):
+        assert key(settings={**s, **change}) != k, change
+    rep = tmp_path / "reps/reshading/test.npy"
+    rep.write_bytes(b"changed")                                        # new bytes, new key
+    assert key() != k
+    rep.unlink()
+    with pytest.raises(FileNotFoundError, match="reps/reshading/test.npy"):
+        key()
+
+
+def _put(args):
+    from taskonomy.transfer import store_put
+    store, key, out = args
+    return store_put(Path(store), key, {"who": str(out)}, Path(out))
+
+
+def test_store_entries_are_all_or_nothing_and_first_writer_wins(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from taskonomy.transfer import store_entry, store_get
+    store, key = tmp_path / "store", "ab" * 32
+    outs = []
+    for i in range(4):
+        out = tmp_path / f"out{i}"
+        out.mkdir()
+        (out / "losses.parquet").write_bytes(f"losses {i}".encode())
+        (out / "metrics.json").write_text(json.dumps({"i": i}))
+        outs.append(out)
+    # a writer killed mid-way leaves a dot-named .tmp folder only: not an entry
+    (store / key[:2]).mkdir(parents=True)
+    (store / key[:2] / f".{key[:16]}.1.dead.tmp").mkdir()
+    assert not store_get(store, key, tmp_path / "restored")
+    with ProcessPoolExecutor(4) as ex:
+        won = list(ex.map(_put, [(str(store), key, str(o)) for o in outs]))
+    assert sum(won) == 1, won
+    winner = outs[won.index(True)]
+    entry = store_entry(store, key)
+    assert json.loads((entry / "key.json").read_text())["who"] == str(winner)
+    assert (entry / "losses.parquet").read_bytes() == (winner / "losses.parquet").read_bytes()
+    assert sorted(p.name for p in (store / key[:2]).iterdir() if not p.name.endswith(".tmp")) == [key]
+    # a restore copies every stored file and drops a stale checkpoint
+    dst = tmp_path / "restored"
+    dst.mkdir(exist_ok=True)
+    (dst / "checkpoint.pt").write_bytes(b"stale")
+    assert store_get(store, key, dst)
+    assert (dst / "losses.parquet").read_bytes() == (winner / "losses.parquet").read_bytes()
+    assert not (dst / "checkpoint.pt").exists()
+    # an entry whose key.json names another key is not used
+    (entry / "key.json").write_text(json.dumps({"key": "cd" * 32}))
+    assert not store_get(store, key, tmp_path / "other")

@@ -8,13 +8,18 @@ About 1-2 minutes on a quiet machine. Run: .venv/bin/pytest tests/test_increment
 
 Stage I (a tiny dataset, two task networks, one epoch): `train.overrides.<task>` reruns that
 network only; `resources.*` reruns nothing; `data.synth.*` reruns the data and both networks.
-TODO (Stage II-IV on our own results, once a cheap full smoke run exists to start from): a task
-override also reruns that task's reps, the transfers reading them and the Stage III/IV jobs of
-their targets, not other targets'; `transfer.epochs` reruns transfers and scratch baselines,
-not task networks; `evaluation.*` only the eval rules.
+
+Stages I-IV on the smoke config (the shared ``smoke_run`` fixture, copied, plus one run of
+Stages III/IV, evaluations and summary): the exact jobs (rule + wildcards) a dry run plans for a
+task override, a transfer setting, a new task, an evaluation setting and edits no rule reads;
+for the override and the new task also a real run, after which every transfer that does not
+depend on the change is byte-identical and, where its batched job reran, was copied from the
+transfer result store ("reused <key>" in the job's log), while every dependent one was trained
+again. About 3-4 minutes on 2 cores besides the shared fixture.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,6 +29,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import SMOKE, copy_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -80,6 +87,7 @@ def workflow(tmp_path_factory):
     cfg = yaml.safe_load((wf / "config.yaml").read_text())
     # A few tasks keep the (whole-pipeline) DAG quick; the paper grid: 2 budgets x 2 orders.
     cfg["tasks"], cfg["source_only"] = ["normal", "reshading", "random"], ["random"]
+    cfg["evaluation"]["transitive"] = []          # the default triples name other tasks
     cfg["paper"].update(tables=["paper-16k"], budgets=[2, 4], max_orders=[1, 2], metric="sqrt_affinity")
     (wf / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     snakemake(wf)
@@ -139,7 +147,7 @@ STAGE1 = {
     "model": {"encoder": "resnet_tiny", "width": 8, "stride": 8, "decoder_width": 16, "fc_hidden": 32,
               "readout_width": 16},
     "train": {"epochs": 1, "batch_size": 16},
-    "resources": {"threads": 1},
+    "resources": {"threads": 1}, "evaluation": {"transitive": []},
     "data": {"root": "data/inc", "synth": {"buildings": 8, "points": 2, "views": 3, "size": 32, "workers": 1}},
 }
 STAGE1_TARGETS = ["results/inc/tasks/normal/model.pt", "results/inc/tasks/class_scene/model.pt"]
@@ -193,3 +201,217 @@ def test_stage1_resources_rerun_nothing(trained):
 
 def test_stage1_data_settings_rerun_data_and_networks(trained):
     assert stage1_planned(trained, data__synth__points=3) == {"synth_data": 1, "train_task": 2}
+
+
+
+# ---------------------------------------------------------------- Stages I-IV on the smoke run
+SMOKE_CFG = yaml.safe_load(SMOKE.read_text())
+RES = "results/smoke"
+SIZE = next(iter(SMOKE_CFG["transfer"]["sizes"]))
+TRIPLES = [tuple(t) for t in SMOKE_CFG.get("evaluation", {}).get("transitive", [])]
+TAX = SMOKE_CFG["taxonomy"]
+# this run's Stage III / IV results, evaluations and summary (the consistency stage and the
+# paper tables' rules are left out: they read nothing of Stages I-II's transfers)
+FULL_TARGETS = [f"{RES}/summary.md", *(f"{RES}/eval/{SIZE}/{n}.png" for n in ("gain_quality", "novel", "table1"))]
+
+
+def job(rule: str, **wildcards) -> str:
+    return rule + "[" + ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())) + "]"
+
+
+def dry_jobs(out: str) -> set[str]:
+    """Every job of a dry run's listing as rule[wildcards] (group jobs are indented)."""
+    jobs, cur = [], None
+    for line in out.splitlines():
+        m = re.match(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):$", line)
+        if m:
+            cur = [m.group(1), {}]
+            jobs.append(cur)
+            continue
+        m = re.match(r"^\s*wildcards: (.*)$", line)
+        if m and cur is not None:
+            cur[1] = dict(kv.split("=", 1) for kv in m.group(1).split(", "))
+    names = [job(r, **w) for r, w in jobs]
+    assert len(names) == len(set(names)), f"a job listed twice: {sorted(names)}"
+    return set(names)
+
+
+def downstream() -> set[str]:
+    """Stage III gather, Stage IV and evaluations of this run's own tables, and the summary."""
+    out = {job("ahp_gather", size=SIZE), job("run_sweep", size=SIZE), job("run_tree", size=SIZE),
+           job("run_affinity_plot", size=SIZE), job("eval_gain_quality_run", size=SIZE),
+           job("eval_novel_run", size=SIZE), job("run_summary"),
+           job("eval_significance_run", size=SIZE, budget=TAX["default_budget"], order=TAX["default_order"])}
+    out |= {job("run_taxonomy", size=SIZE, budget=b, order=k) for b in TAX["budgets"] for k in TAX["max_orders"]}
+    return out
+
+
+def transitive_jobs() -> set[str]:
+    """The transitive-transfer check (rules/evaluate.smk), when the smoke config has triples."""
+    out = set()
+    for s, t1, t2 in TRIPLES:
+        out |= {job("transitive_reps", size=SIZE, source=s, via=t1),
+                job("transitive_transfer", size=SIZE, source=s, via=t1, target=t2)}
+    return out | ({job("eval_transitive", size=SIZE)} if TRIPLES else set())
+
+
+def smk(work: Path, cfg: dict, *args: str, timeout: int = 600) -> str:
+    (work / "edit.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    p = subprocess.run([SNAKEMAKE, "--configfile", "edit.yaml", "--cores", "2", *args, *FULL_TARGETS],
+                       cwd=work, capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    return p.stdout + p.stderr
+
+
+def plan(work: Path, cfg: dict) -> set[str]:
+    out = smk(work, cfg, "-n")
+    return set() if "Nothing to be done" in out else dry_jobs(out)
+
+
+def edited(**changes) -> dict:
+    """The smoke config with dotted-path edits (a__b=v sets cfg[a][b] = v)."""
+    cfg = yaml.safe_load(yaml.safe_dump(SMOKE_CFG))
+    for dotted, value in changes.items():
+        node, (*parents, last) = cfg, dotted.split("__")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return cfg
+
+
+def transfer_files(work: Path) -> dict[str, bytes]:
+    """Every file of every transfer folder (lineage sidecars left out: they carry times)."""
+    base = work / RES / "transfers"
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lineage.json")}
+
+
+def mtimes(work: Path, sub: str) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in sorted((work / RES / sub).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def full(smoke_run, tmp_path_factory):
+    """A copy of the smoke run with the workflow beside it and Stages III/IV made once."""
+    work = copy_workdir(smoke_run[0], tmp_path_factory.mktemp("full") / "w")
+    copy_workflow(work)
+    smk(work, SMOKE_CFG)
+    assert (work / RES / "summary.md").is_file()
+    assert plan(work, SMOKE_CFG) == set()
+    return work
+
+
+def test_full_unread_files_resources_and_reuse_flag_rerun_nothing(full):
+    readme, rules = full / "README.md", full / "rules" / "transfers.smk"
+    old_readme, old_rules = readme.read_text(), rules.read_text()
+    readme.write_text(old_readme + "\nedited\n")
+    rules.write_text("# an edited comment\n" + old_rules)
+    try:
+        cfg = edited(resources__threads=2, resources__transfer_mem_mb=3000, resources__train_runtime=99,
+                     transfer__reuse=False)
+        assert plan(full, cfg) == set()
+    finally:
+        readme.write_text(old_readme)
+        rules.write_text(old_rules)
+
+
+def test_full_evaluation_setting_reruns_only_evaluations(full):
+    # n_random is read by the significance test only; the summary quotes its result
+    cfg = edited(evaluation__n_random=500)
+    assert plan(full, cfg) == {job("eval_significance_run", size=SIZE, budget=TAX["default_budget"],
+                                   order=TAX["default_order"]), job("run_summary")}
+
+
+def test_full_transfer_setting_reruns_stage2_and_downstream_not_networks(full):
+    cfg = edited(transfer__epochs=SMOKE_CFG["transfer"]["epochs"] + 1)
+    targets = [t for t in SMOKE_CFG["tasks"] if t not in SMOKE_CFG["source_only"]]
+    expected = ({job(f"transfers_from_{s}", size=SIZE) for s in SMOKE_CFG["tasks"]}
+                | {job("beam", size=SIZE, target=t) for t in targets}
+                | {job("scratch_baseline", size=SIZE, target=t) for t in targets}
+                | {job("ahp_target", size=SIZE, target=t) for t in targets}
+                | {job("eval_table1_run", size=SIZE)} | downstream() | transitive_jobs())
+    assert plan(full, cfg) == expected
+
+
+def test_full_task_override_reruns_its_network_and_dependents_only(full, tmp_path):
+    work = copy_workdir(full, tmp_path / "w")
+    task = "normal"
+    cfg = edited(train__overrides={task: {"epochs": SMOKE_CFG["train"]["epochs"] + 1}})
+    targets = [t for t in SMOKE_CFG["tasks"] if t not in SMOKE_CFG["source_only"]]
+    # its network, reps and first-order transfers; every other target's beam (it ranks and
+    # combines the task's transfer); every target's AHP (the task's own losses are normal's
+    # "self"); no other network, reps, target cache or baseline; the transitive triple's chain
+    # (fixated_pose -> normal -> room_layout) reads normal's labels, not its network
+    expected = ({job("train_task", task=task), job("encode", source=task),
+                 job(f"transfers_from_{task}", size=SIZE), job("eval_table1_run", size=SIZE)}
+                | {job("beam", size=SIZE, target=t) for t in targets if t != task}
+                | {job("ahp_target", size=SIZE, target=t) for t in targets} | downstream())
+    assert plan(work, cfg) == expected
+
+    before, nets = transfer_files(work), mtimes(work, "tasks")
+    smk(work, cfg)
+    after = transfer_files(work)
+    depends = {f for f in before if task in f.split("/")[2].split("+")}
+    assert depends and {f for f in depends if f.endswith("losses.parquet")}
+    for f in before:
+        if f in depends and f.endswith(("losses.parquet", "metrics.json")):
+            assert after[f] != before[f], f"{f} reads {task}'s new encoder but did not change"
+        elif f not in depends:
+            assert after[f] == before[f], f"{f} does not read {task}'s encoder but changed"
+    # the dependent transfers were trained, not reused; other networks untouched
+    log = (work / f"logs/transfers_from/{task}/{SIZE}.log").read_text()
+    assert "reused" not in log and log.count(f"trained {task}->") == len(targets) - 1, log[-2000:]
+    for t in targets:
+        if t != task:
+            blog = (work / f"logs/beam/{SIZE}/{t}.log").read_text()
+            assert "reused" not in blog and re.search(r"^trained ", blog, re.M), blog[-2000:]
+    now = mtimes(work, "tasks")
+    assert {p: m for p, m in now.items() if f"/tasks/{task}/" not in p} == \
+        {p: m for p, m in nets.items() if f"/tasks/{task}/" not in p}
+    assert plan(work, cfg) == set()
+
+
+def test_full_new_task_runs_its_jobs_and_reuses_every_existing_transfer(full, tmp_path):
+    work = copy_workdir(full, tmp_path / "w")
+    new = "reshading"
+    tasks = [t for t in SMOKE_CFG["tasks"] if t != "random"] + [new, "random"]
+    cfg = edited(tasks=tasks)
+    targets = [t for t in tasks if t not in SMOKE_CFG["source_only"]]
+    # the new network, its reps, label cache and baselines; every source's batched first-order
+    # job (a new target each) and the new source's; every beam (a new source each); every AHP
+    # vector; the transitive chain reruns because transfers_from_fixated_pose rewrites (reuses)
+    # its first-order file; no other network, reps, label cache or average baseline
+    expected = ({job("train_task", task=new), job("encode", source=new), job("cache_targets", target=new),
+                 job("average_baseline", target=new), job("scratch_baseline", size=SIZE, target=new),
+                 job("eval_table1_run", size=SIZE)}
+                | {job(f"transfers_from_{s}", size=SIZE) for s in tasks}
+                | {job("beam", size=SIZE, target=t) for t in targets}
+                | {job("ahp_target", size=SIZE, target=t) for t in targets} | downstream() | transitive_jobs())
+    assert plan(work, cfg) == expected
+
+    before = transfer_files(work)
+    beams = {t: json.loads((work / RES / f"beam/{SIZE}/{t}.json").read_text()) for t in targets if t != new}
+    smk(work, cfg)
+    after = transfer_files(work)
+    # every existing transfer is byte-identical (losses, metrics, per-epoch log) ...
+    assert {f: after.get(f) for f in before} == before
+    # ... and was copied from the store by the rerun batched jobs, not trained
+    for s in SMOKE_CFG["tasks"]:
+        log = (work / f"logs/transfers_from/{s}/{SIZE}.log").read_text()
+        for t in targets:
+            if t == s:
+                continue
+            verb = "trained" if t == new else "reused"
+            assert re.search(rf"^{verb} .*\b{s}->{t}\b", log, re.M), f"{s}->{t} not {verb}:\n{log[-3000:]}"
+        assert re.findall(r"^trained ", log, re.M) == ["trained "], log[-3000:]
+    for t, old in beams.items():
+        new_beam = json.loads((work / RES / f"beam/{SIZE}/{t}.json").read_text())
+        log = (work / f"logs/beam/{SIZE}/{t}.log").read_text()
+        old_sets = {n for names in old["sets"].values() for n in names}
+        for name in (n for names in new_beam["sets"].values() for n in names):
+            pattern = rf"^reused \w+ for {re.escape(name)}->{t} " if name in old_sets else rf"^trained {re.escape(name)}->{t};"
+            assert re.search(pattern, log, re.M), f"{name}->{t}: no line {pattern!r}:\n{log[-3000:]}"
+    # the new transfers in and out exist
+    assert all((work / RES / f"transfers/{SIZE}/{new}/{s}/losses.parquet").is_file() for s in SMOKE_CFG["tasks"])
+    assert all((work / RES / f"transfers/{SIZE}/{t}/{new}/losses.parquet").is_file() for t in targets if t != new)
+    assert plan(work, cfg) == set()

@@ -23,7 +23,7 @@ if ``DIR/<key[:2]>/<key>/`` exists it copies the stored files into the output fo
 (every transfer of one source; a target's beam) are rerun by Snakemake whenever any of their
 outputs is out of date, so the store is what keeps the unchanged transfers in them from being
 retrained. Entries are complete directories renamed into place (a killed job leaves only a
-``.tmp-*`` folder; two writers of one key: the first rename wins). Clean with
+``.*.tmp`` folder; two writers of one key: the first rename wins). Clean with
 ``rm -rf results/<run>/.store``.
 """
 from __future__ import annotations
@@ -157,12 +157,14 @@ def store_get(store: Path, key: str, out: Path) -> bool:
 
 def store_put(store: Path, key: str, manifest: dict, out: Path) -> bool:
     """Put ``out``'s result files under the key: built in a temporary folder, renamed into
-    place. False if another process stored the key first (its entry is kept)."""
+    place, so an entry is complete or absent. False if another process stored the key first
+(its entry is kept)."""
     entry = store_entry(store, key)
     if (entry / "key.json").is_file():
         return False
     entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # dot-named *.tmp: ignored by git and DVC (.gitignore, .dvcignore) like taskonomy.io's
+    tmp = entry.parent / f".{key[:16]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
     try:
         for name in STORE_FILES:
