@@ -193,3 +193,21 @@ def test_stale_artifacts_are_exactly_the_downstream(diamond, capsys):
     assert cli_main(["lineage", "--json", "--check", "top"]) == 1
     (tree_json,) = json.loads(capsys.readouterr().out)
     assert tree_json["stale"] and any(c.get("see_above") for c in tree_json["inputs"][1]["inputs"])
+
+
+def test_verify_data_rehashes_the_dataset_behind_a_manifest(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ds" / "b1").mkdir(parents=True)
+    (tmp_path / "ds" / "b1" / "x.png").write_bytes(b"pixels")
+    (tmp_path / "ds" / "manifest.json").write_text("{}")
+    lineage.record(["ds/manifest.json"], extra={"dataset_sha256": lineage.content_hash("ds")})
+    (tmp_path / "net.pt").write_bytes(b"w")
+    lineage.record(["net.pt"], data="ds")
+    assert cli_main(["lineage", "--check", "--verify-data", "net.pt"]) == 0
+    (tmp_path / "ds" / "b1" / "x.png").write_bytes(b"edited")     # the manifest is unchanged
+    assert cli_main(["lineage", "--check", "net.pt"]) == 0           # cheap check: manifest only
+    assert cli_main(["lineage", "--check", "--verify-data", "net.pt"]) == 1
+    out = capsys.readouterr().out
+    assert "DATASET files changed" in out
+    assert lineage.stale_artifacts(lineage.build_tree("net.pt", verify_data=True)) == {
+        "rerun": ["net.pt"], "modified": [os.path.join("ds", "manifest.json")]}

@@ -264,9 +264,11 @@ def _job_key(rec: dict) -> tuple:
 
 
 def build_tree(path: str | os.PathLike, expected: str | None = None, parent: dict | None = None,
-               _memo: dict[str, Node] | None = None) -> Node:
+               _memo: dict[str, Node] | None = None, verify_data: bool = False) -> Node:
     """The lineage tree of ``path``; ``expected`` is the hash a consumer recorded for it.
-    Every artifact is hashed and expanded once; repeated references share its children."""
+    Every artifact is hashed and expanded once; repeated references share its children.
+    ``verify_data``: also re-hash every dataset whose manifest records ``dataset_sha256``
+    (slow on a big dataset; without it a dataset counts as changed only if its manifest did)."""
     memo = {} if _memo is None else _memo
     path = _resolve(os.fspath(path), parent)
     key = os.path.realpath(path)
@@ -278,9 +280,13 @@ def build_tree(path: str | os.PathLike, expected: str | None = None, parent: dic
     current = content_hash(path)
     rec = load(path)
     node = Node(path, _status(current, rec, expected), rec, sha256=current)
+    if (verify_data and node.status == "ok" and rec.get("dataset_sha256")
+            and content_hash(os.path.dirname(path) or ".") != rec["dataset_sha256"]):
+        node.status = "dataset_changed"
     memo[key] = node                      # before the children: a cycle ends here
     if rec is not None:
-        node.children = [build_tree(i["path"], i["sha256"], rec, memo) for i in rec.get("inputs", [])]
+        node.children = [build_tree(i["path"], i["sha256"], rec, memo, verify_data)
+                         for i in rec.get("inputs", [])]
     node.stale = node.status not in ("ok", "untracked") or any(c.stale for c in node.children)
     return node
 
@@ -309,7 +315,7 @@ def stale_artifacts(node: Node) -> dict[str, list[str]]:
             out["rerun"].append(n.path)
         if n.sha256 is None:
             out["missing"].append(n.path)
-        elif n.record is not None and n.record.get("sha256") != n.sha256:
+        elif n.record is not None and n.record.get("sha256") != n.sha256 or n.status == "dataset_changed":
             out["modified"].append(n.path)      # whatever a consumer saw: it differs from its record
     # "changed" is a property of an edge: collect it over all references, not first ones
     stack, seen = [node], set()
@@ -325,7 +331,8 @@ def stale_artifacts(node: Node) -> dict[str, list[str]]:
 
 _MARK = {"ok": "", "untracked": "", "missing": "  !! MISSING",
          "changed": "  !! CHANGED since the consumer was made (rerun it)",
-         "modified": "  !! MODIFIED after its lineage was recorded"}
+         "modified": "  !! MODIFIED after its lineage was recorded",
+         "dataset_changed": "  !! DATASET files changed since this manifest was written"}
 
 
 def _header(node: Node) -> str:
@@ -414,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", action="store_true",
                     help="one line per stage (counts, stale, code versions, seeds) instead of the tree")
     ap.add_argument("--no-params", action="store_true", help="leave out the params lines")
+    ap.add_argument("--verify-data", action="store_true",
+                    help="also re-hash the dataset files behind each data manifest (slow on big data)")
     args = ap.parse_args(argv)
     stale = False
     trees = []
@@ -424,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         if load(p) is None:
             print(f"taskonomy lineage: {p} has no lineage record ({sidecar(p)})", file=sys.stderr)
             return 2
-        tree = build_tree(p)
+        tree = build_tree(p, verify_data=args.verify_data)
         stale |= tree.stale
         trees.append(tree)
     if args.json:
@@ -434,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         lines = summarize(t) if args.summary else format_tree(t, depth=args.depth,
                                                                params=not args.no_params)
         print("\n".join(lines))
+        if len(lines) > 200 and not args.summary and args.depth is None:
+            print(f"({len(lines)} lines: --summary or --depth N for an overview)")
         if not t.stale:
             print("up to date")
             continue
