@@ -6,13 +6,19 @@ commit + dirty flag + a hash of the package source), host, command and start/end
 stage CLI records it in one line, after its outputs are written::
 
     from taskonomy import lineage
-    with lineage.track(outputs=[out], inputs=[data_manifest, ckpt], params=settings, seed=seed):
+    with lineage.track(outputs=[out], inputs=[ckpt], params=settings, seed=seed, data=data_root):
         ...                                   # write the outputs (atomically, taskonomy.io)
     # or, after the fact:
-    lineage.record(outputs=[out], inputs=[...], params=settings, seed=seed)
+    lineage.record(outputs=[out], inputs=[...], params=settings, seed=seed, started=started)
 
-``taskonomy lineage PATH`` prints the tree from an artifact back to data, config and code and
-flags every artifact whose inputs changed since it was made (``--check``: exit 1 if any).
+``data=root`` records the dataset's manifest (``data_inputs``); the synth job's own sidecar
+carries the hash of the whole dataset, so no other job hashes it.
+
+``taskonomy lineage PATH`` prints the tree from an artifact back to data, config and code
+(each shared artifact once; ``--depth N``, ``--summary``) and flags every artifact whose inputs
+changed since it was made (``--check``: exit 1 and a list of what to rerun)::
+
+    taskonomy lineage --check results/default/taxonomy/16k/6_5.json
 Sidecars are written atomically and only after the block succeeds, so a killed job leaves
 none. Paths are stored as given (relative to the working directory, the repo root in rules).
 """
