@@ -263,7 +263,7 @@ def figure(rows, pairs, path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     n = len(rows)
-    ncol = min(n, 4)
+    ncol = min(max(n, 2), 4)          # one triple: its scatter half the width, not all of it
     nsc = math.ceil(n / ncol)
     fig = plt.figure(figsize=(max(7.5, 3.2 * ncol), 1.4 + 0.55 * n + 3.0 * nsc))
     gs = fig.add_gridspec(1 + nsc, ncol, height_ratios=[0.4 + 0.55 * n] + [3.0] * nsc)
