@@ -140,13 +140,15 @@ def store_get(store: Path, key: str, out: Path) -> bool:
         ok = json.loads((entry / "key.json").read_text()).get("key") == key
     except (OSError, ValueError):
         return False
-    if not ok or not (entry / "losses.parquet").is_file():
+    if not ok or not all((entry / n).is_file() for n in ("losses.parquet", "metrics.json")):
         print(f"ignoring store entry {entry}: incomplete or not for this key", flush=True)
         return False
     out.mkdir(parents=True, exist_ok=True)
     for name in STORE_FILES:
         src = entry / name
         if not src.is_file():
+            if (out / name).exists():
+                os.remove(out / name)      # not part of this result (e.g. no train.jsonl)
             continue
         tmp = out / f".{name}.tmp.{os.getpid()}"
         shutil.copyfile(src, tmp)            # a fresh mtime: newer than the job's inputs
