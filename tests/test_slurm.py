@@ -115,7 +115,7 @@ def test_smoke_pipeline_runs_through_slurm(slurm, tmp_path):
     proc = subprocess.run(
         [str(SNAKEMAKE), "--profile", "slurm", "--configfile", "smoke.yaml", "gpu.yaml",
          "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "5"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=540)
+        cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     elapsed = time.monotonic() - t0
     log = proc.stdout + proc.stderr
     (tmp_path / "snakemake.log").write_text(log)
@@ -125,8 +125,11 @@ def test_smoke_pipeline_runs_through_slurm(slurm, tmp_path):
               "consistency/normal/energy/eval.json", "eval/small/table1.png"):
         assert (res / f).stat().st_size > 0, f
     assert (tmp_path / "results" / "paper-16k" / "sweep.csv").stat().st_size > 0
-    # Snakemake says it did everything (a checkpoint in a group job must not stall the DAG)
-    assert re.search(r"(\d+) of \1 steps \(100%\) done", log), log[-3000:]
+    # Snakemake says it did everything (a checkpoint in a group job must not stall the DAG).
+    # With checkpoint-dependent jobs in a group it counts some twice ("81 of 78 steps (104%)",
+    # snakemake#4202), so: at least all.
+    done, n_jobs = map(int, re.findall(r"(\d+) of (\d+) steps \(\d+%\) done", log)[-1])
+    assert done >= n_jobs, log[-3000:]
 
     # "Job 7 has been submitted with SLURM jobid 12 (log: .../slurm_logs/<kind>/...)":
     # <kind> is rule_<name> or group_<groupid>_<rules...>
@@ -136,7 +139,6 @@ def test_smoke_pipeline_runs_through_slurm(slurm, tmp_path):
     assert GPU_RULES <= {r for r, g in gpu.items() if g}, gpu
     assert not CPU_RULES & {r for r, g in gpu.items() if g}, gpu
     assert len(groups) >= 5, groups
-    n_jobs = int(re.search(r"(\d+) of \d+ steps \(100%\) done", log).group(1))
 
     def kind_rules(kind: str) -> set[str]:
         if kind.startswith("rule_"):
