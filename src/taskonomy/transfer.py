@@ -340,6 +340,7 @@ def main(argv=None) -> int:
         if len(targets) != 1 or not args.out:
             p.error("--rank takes one --target and --out")
         target = targets[0]
+        started = lineage.now()
         res = rank_sources(target, args.size, args.inputs, args.max_order or d["max_order"],
                            args.top_k or d["top_k"], args.beam_width or d["beam_width"])
         if args.train_higher:
@@ -352,6 +353,11 @@ def main(argv=None) -> int:
                                  args.out_root / target / name, args.threads, store=args.store)
                 res["higher_losses"][name] = m["test"]["loss"]
         write_json(args.out, res)
+        # The beam's own record: it reads the first-order losses; the higher-order transfers it
+        # trained carry their own sidecars (run_transfer).
+        lineage.record([args.out], args.inputs,
+                       params={k: res[k] for k in ("target", "size", "max_order", "top_k", "beam_width")},
+                       started=started)
         print(json.dumps({k: res[k] for k in ("target", "ranked", "sets")}))
         return 0
     if not (args.sources and args.reps and args.targets):
