@@ -211,3 +211,21 @@ def test_verify_data_rehashes_the_dataset_behind_a_manifest(tmp_path, monkeypatc
     assert "DATASET files changed" in out
     assert lineage.stale_artifacts(lineage.build_tree("net.pt", verify_data=True)) == {
         "rerun": ["net.pt"], "modified": [os.path.join("ds", "manifest.json")]}
+
+
+def test_reader_leaving_early_is_not_an_error(tmp_path):
+    # `taskonomy lineage X | head`: the reader closes the pipe; a long tree (300 artifacts in a
+    # chain) makes the command write while the pipe is closed. Exit 0, no traceback.
+    prev = tmp_path / "a0.txt"
+    prev.write_text("0")
+    for i in range(1, 300):
+        cur = tmp_path / f"a{i}.txt"
+        cur.write_text(str(i))
+        lineage.record([cur], [prev], params={"i": i})
+        prev = cur
+    p = subprocess.Popen([sys.executable, "-m", "taskonomy", "lineage", str(prev)], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err.decode()
+    assert b"Traceback" not in err, err.decode()

@@ -7,6 +7,7 @@ parser; this file only maps names to modules and imports the chosen one lazily, 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # name -> (module with main(argv), one-line help). Order is the order of `taskonomy --help`.
@@ -56,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"taskonomy: command {name!r} is not available in this version", file=sys.stderr)
             return 2
         raise
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except BrokenPipeError:
+        # `taskonomy lineage ... | head`: the reader left; not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
