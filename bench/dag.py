@@ -38,17 +38,23 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return dt, p.stdout + p.stderr
 
 
+def copy_workflow(wf: Path) -> Path:
+    """The workflow (Snakefile, config, rules, schemas, profiles) in ``wf``, plus bench.yaml
+    with the paper-scale OVERRIDES: a DAG can be built there without touching the repo."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(ROOT / name, wf / name)
+    for name in ("rules", "schemas", "profiles"):
+        shutil.copytree(ROOT / name, wf / name)
+    (wf / "bench.yaml").write_text(yaml.safe_dump(OVERRIDES))
+    return wf
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        wf = Path(d)
-        for name in ("Snakefile", "config.yaml"):
-            shutil.copy2(ROOT / name, wf / name)
-        for name in ("rules", "schemas", "profiles"):
-            shutil.copytree(ROOT / name, wf / name)
-        (wf / "bench.yaml").write_text(yaml.safe_dump(OVERRIDES))
+        wf = copy_workflow(Path(d))
         cfg = yaml.safe_load((wf / "config.yaml").read_text())
         base = [SNAKEMAKE, "--cores", "2", "--configfile", "bench.yaml", "-n"]
         quiet, full = [], []

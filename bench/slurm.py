@@ -14,7 +14,6 @@ group / rule with the profile as is, and with the beams ungrouped (group-compone
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 sys.path.insert(0, str(ROOT / "bench"))
-from dag import OVERRIDES  # noqa: E402  (the paper-scale settings of the DAG bench)
+from dag import copy_workflow  # noqa: E402  (the workflow with the DAG bench's paper-scale settings)
 
 
 def submissions(wf: Path, extra: list[str]) -> Counter:
@@ -48,13 +47,8 @@ def main() -> int:
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     comps = [c for c in profile["group-components"] if not c.startswith("beams=")] + ["beams=1"]
     with tempfile.TemporaryDirectory() as d:
-        wf = Path(d)
-        for name in ("Snakefile", "config.yaml"):
-            shutil.copy2(ROOT / name, wf / name)
-        for name in ("rules", "schemas", "profiles"):
-            shutil.copytree(ROOT / name, wf / name)
+        wf = copy_workflow(Path(d))
         (wf / "slurm").symlink_to("profiles/slurm")
-        (wf / "bench.yaml").write_text(yaml.safe_dump(OVERRIDES))
         grouped = submissions(wf, [])
         ungrouped = submissions(wf, ["--group-components", *comps])
     print("| submissions | profile as is | beams ungrouped |\n|---|---|---|")
