@@ -30,7 +30,7 @@ dry: setup
 	$(BIN)/snakemake --cores $(CORES) -n
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=12
 
 clean:
 	rm -rf results logs benchmarks .snakemake
