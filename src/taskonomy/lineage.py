@@ -74,20 +74,23 @@ def content_hash(path: str | os.PathLike) -> str | None:
         return file_sha256(p)
     if not p.is_dir():
         return None
+    files = sorted(q for q in p.rglob("*") if q.is_file() and not (
+        q.name.endswith(SUFFIX) or q.name.endswith(".tmp") or ".tmp." in q.name))
+    return "dir:" + files_hash(p, files)
+
+
+def files_hash(base: str | os.PathLike, files: Iterable[str | os.PathLike]) -> str:
+    """sha256 over ``files`` in the given order: each one's path relative to ``base`` and its
+    content hash (a directory's content, the package source, the code of one stage)."""
     h = hashlib.sha256()
-    for f in sorted(q for q in p.rglob("*") if q.is_file()):
-        if f.name.endswith(SUFFIX) or f.name.endswith(".tmp") or ".tmp." in f.name:
-            continue
-        h.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode() + b"\n")
-    return "dir:" + h.hexdigest()
+    for f in files:
+        h.update(Path(f).relative_to(base).as_posix().encode() + b"\0" + file_sha256(f).encode() + b"\n")
+    return h.hexdigest()
 
 
 def package_hash() -> str:
     """sha256 over the package's Python source (paths + contents), the code that ran."""
-    h = hashlib.sha256()
-    for f in sorted(_PKG_DIR.rglob("*.py")):
-        h.update(f.relative_to(_PKG_DIR).as_posix().encode() + b"\0" + file_sha256(f).encode() + b"\n")
-    return h.hexdigest()
+    return files_hash(_PKG_DIR, sorted(_PKG_DIR.rglob("*.py")))
 
 
 def _git(*args: str) -> str | None:

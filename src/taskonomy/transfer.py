@@ -29,6 +29,7 @@ retrained. Entries are complete directories renamed into place (a killed job lea
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -38,7 +39,9 @@ import shutil
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -100,14 +103,13 @@ def transfer_inputs(settings: dict, sources, reps_dir, targets_dir) -> dict[str,
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def code_hash() -> str:
+    """The training code's hash (CODE_FILES), once per process: every store key needs it."""
     pkg = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for name in CODE_FILES:
-        p = pkg / name
-        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
-            h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + lineage.file_sha256(f).encode() + b"\n")
-    return h.hexdigest()
+    return lineage.files_hash(pkg, [f for name in CODE_FILES
+                                    for f in (sorted((pkg / name).rglob("*.py")) if (pkg / name).is_dir()
+                                              else [pkg / name])])
 
 
 def store_key(settings: dict, sources, inputs: dict[str, Path], device: str) -> tuple[str, dict]:
@@ -215,12 +217,25 @@ def _record(out: Path, inputs: dict[str, Path], params: dict, seed: int) -> None
     lineage.record(outputs=files, inputs=list(inputs.values()), params=params, seed=seed)
 
 
-def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, device, key: str) -> dict:
+@dataclass
+class TransferSetup:
+    """A transfer ready to train: its data, the untrained network (seeded), the schedule and
+    the per-image loss on the training data."""
+    train: engine.TensorData
+    test: engine.TensorData
+    net: torch.nn.Module
+    opt: engine.OptimSettings
+    loss_fn: Callable
+    w_eval: torch.Tensor | None
+    load_seconds: float
+
+
+def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSetup:
+    """Load the transfer's images (``n`` of the transfer split, the whole test split) and build
+    its network: the readout over the concatenated sources + a fresh target decoder."""
     from taskonomy.models import ModelSettings, create_model
     target = settings["target"]
-    ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
-    seed = settings["seed"]
     t0 = time.perf_counter()
     tsplit, esplit = settings["train_split"], settings["eval_split"]
     tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
@@ -232,8 +247,9 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
     rep_hw = tuple(train.t["x"].shape[-2:])
     out_hw = tuple(train.t["y"].shape[-2:]) if train.t["y"].dim() >= 3 else (0, 0)
     stride = 2 ** round(math.log2(out_hw[0] / rep_hw[0])) if out_hw[0] else 8
-    torch.manual_seed(seed)
-    net = create_model("transfer_network", target=target, n_sources=len(sources), settings=ms,
+    torch.manual_seed(settings["seed"])
+    net = create_model("transfer_network", target=target, n_sources=len(sources),
+                       settings=ModelSettings.from_dict(settings["model"]),
                        rep_hw=rep_hw, stride=stride, out_hw=out_hw)
     opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
     w_train = class_weights(target, train.t["y"], train.t.get("m"))
@@ -241,6 +257,15 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
 
     def loss_fn(model, b):
         return per_image_loss(target, model(b["x"]), b["y"], b.get("m"), w_train)
+
+    return TransferSetup(train, test, net, opt, loss_fn, w_eval, load_s)
+
+
+def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, device, key: str) -> dict:
+    target = settings["target"]
+    seed = settings["seed"]
+    st = setup_transfer(settings, sources, reps_dir, targets_dir)
+    net, train, test, w_eval = st.net, st.train, st.test, st.w_eval
 
     def eval_fn(model, b):
         pred = model(b["x"]).float()
@@ -250,7 +275,7 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
 
     name = source_set_name(sources)
     t1 = time.perf_counter()
-    records = engine.fit(net, loss_fn, train, opt, seed=seed, device=device, workdir=out,
+    records = engine.fit(net, st.loss_fn, train, st.opt, seed=seed, device=device, workdir=out,
                          config={**settings, "sources": name, "key": key}, desc=f"{name}->{target}")
     train_s = time.perf_counter() - t1
     res = engine.predict_per_image(net, test, eval_fn, device)
@@ -259,7 +284,7 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
                "n_train": len(train), "n_test": len(test),
                "test": {k: float(df[k].mean()) for k in df.columns if k != "image"},
                "final_train_loss": records[-1]["loss"] if records else None,
-               "load_seconds": round(load_s, 2), "train_seconds": round(train_s, 2),
+               "load_seconds": round(st.load_seconds, 2), "train_seconds": round(train_s, 2),
                "config": settings}
     write_json(out / "metrics.json", metrics)
     engine.cleanup_checkpoint(out)

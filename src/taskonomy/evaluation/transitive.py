@@ -97,50 +97,25 @@ def _first_order_network(settings: dict, source: str, reps_dir, targets_dir, wor
                          first_order: Path | None, device):
     """The s -> t1 transfer network: loaded from ``model.pt`` beside the first-order losses if
     that exists, else trained exactly as ``taskonomy.transfer.run_transfer`` trains it."""
-    import torch
-
     from taskonomy import engine
     from taskonomy.losses import per_image_loss
-    from taskonomy.models import ModelSettings, create_model
-    from taskonomy.stagedata import subset_indices
-    from taskonomy.train import class_weights
-    from taskonomy.transfer import load_reps, transfer_data
+    from taskonomy.transfer import setup_transfer
 
     target = settings["target"]
-    tsplit, esplit = settings["train_split"], settings["eval_split"]
-    tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
-    tg_test = torch.load(Path(targets_dir) / target / f"{esplit}.pt", weights_only=True)
-    idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
-    train = transfer_data(load_reps(reps_dir, [source], tsplit), tg_train, target, idx)
-    test = transfer_data(load_reps(reps_dir, [source], esplit), tg_test, target)
-    # the same architecture arithmetic as run_transfer (rep and output sizes -> decoder stride)
-    rep_hw = tuple(train.t["x"].shape[-2:])
-    out_hw = tuple(train.t["y"].shape[-2:]) if train.t["y"].dim() >= 3 else (0, 0)
-    stride = 2 ** round(math.log2(out_hw[0] / rep_hw[0])) if out_hw[0] else 8
-    torch.manual_seed(settings["seed"])
-    net = create_model("transfer_network", target=target, n_sources=1,
-                       settings=ModelSettings.from_dict(settings["model"]),
-                       rep_hw=rep_hw, stride=stride, out_hw=out_hw)
-    w_train = class_weights(target, train.t["y"], train.t.get("m"))
-    w_eval = class_weights(target, test.t["y"], test.t.get("m"))
+    st = setup_transfer(settings, [source], reps_dir, targets_dir)
+    net, test = st.net, st.test
     saved = first_order.parent / "model.pt" if first_order else None
     if saved is not None and saved.exists():
         net.load_state_dict(engine.load_checkpoint(saved)["state_dict"])
         how = f"loaded {saved}"
     else:
-        tr = settings["train"]
-        opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
-
-        def loss_fn(model, b):
-            return per_image_loss(target, model(b["x"]), b["y"], b.get("m"), w_train)
-
-        engine.fit(net, loss_fn, train, opt, seed=settings["seed"], device=device, workdir=workdir,
+        engine.fit(net, st.loss_fn, st.train, st.opt, seed=settings["seed"], device=device, workdir=workdir,
                    config={**settings, "sources": source}, desc=f"{source}->{target} (readout)")
         engine.cleanup_checkpoint(workdir)
         how = "retrained with the first-order settings"
 
     def eval_fn(model, b):
-        return {"loss": per_image_loss(target, model(b["x"]).float(), b["y"], b.get("m"), w_eval)}
+        return {"loss": per_image_loss(target, model(b["x"]).float(), b["y"], b.get("m"), st.w_eval)}
 
     res = engine.predict_per_image(net, test, eval_fn, device)
     return net, test.t["image"].numpy(), res["loss"].numpy().astype(np.float64), how
