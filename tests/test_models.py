@@ -144,3 +144,48 @@ def test_metrics_angular_error_and_accuracy():
     assert acc["accuracy"].tolist() == [1.0, 0.0]
     assert per_image_metrics("segment_semantic", torch.randn(2, 17, 4, 4),
                              torch.zeros(2, 4, 4, dtype=torch.long))["accuracy"].shape == (2,)
+
+
+@pytest.mark.parametrize("task", ["depth_zbuffer", "room_layout", "fixated_pose", "class_scene", "class_object"])
+def test_output_scale_starts_the_network_at_the_training_average(task):
+    """After fit_output_scale, a network whose decoder outputs 0 predicts the training mean
+    (regression) or the class prior (classification): it starts at the average guess."""
+    from taskonomy.models import fit_output_scale
+    from taskonomy.models.networks import output_statistics
+    t = TASKS[task]
+    torch.manual_seed(0)
+    y = fake_target(task, b=64)
+    if t.loss in ("l1", "l1_masked", "l2"):
+        y = 4.0 + 0.1 * y                      # far from zero, small spread (depth, room size)
+    net = create_model("task_network", task=task, settings=ModelSettings(), input_hw=(H, H))
+    fit_output_scale(net, task, y, None)
+    mean, std = output_statistics(task, y)
+    # a decoder that outputs 0 predicts the scale's mean
+    out = net.scale(torch.zeros(3, t.channels, *([H, H] if t.kind == PIXEL else [])))
+    if t.loss in ("ce", "kl"):
+        prior = torch.softmax(out[0].flatten() if out.dim() == 2 else out[0, :, 0, 0], 0)
+        counts = (y.sum(0) if y.dim() == 2 else torch.bincount(y.long(), minlength=t.channels)).double()
+        assert torch.allclose(prior.double(), (counts + 1) / (counts.sum() + t.channels), atol=1e-5)
+        assert torch.equal(std, torch.ones(t.channels))
+    else:
+        dims = (0, 2, 3) if y.dim() == 4 else (0,)
+        assert torch.allclose(out[0].reshape(t.channels, -1)[:, 0], y.mean(dims), atol=1e-4)
+        assert torch.allclose(std, y.std(dims, unbiased=y.dim() == 2), rtol=1e-2)
+    # the statistics travel with the weights, and an older checkpoint without them loads as identity
+    sd = net.state_dict()
+    net2 = create_model("task_network", task=task, settings=ModelSettings(), input_hw=(H, H))
+    net2.load_state_dict(sd)
+    assert torch.equal(net2.scale.mean, net.scale.mean)
+    old = {k: v for k, v in sd.items() if not k.startswith("scale.")}
+    net2.load_state_dict(old)
+    assert torch.equal(net2.scale.mean, torch.zeros(t.channels))
+
+
+def test_output_scale_masks_invalid_pixels():
+    from taskonomy.models.networks import output_statistics
+    y = torch.full((4, 1, 8, 8), 0.6)
+    y[:, :, :4] = 0.0                          # invalid pixels (depth with no data) are 0
+    m = torch.ones(4, 1, 8, 8)
+    m[:, :, :4] = 0
+    mean, std = output_statistics("depth_zbuffer", y, m)
+    assert torch.allclose(mean, torch.tensor([0.6])) and std.item() == pytest.approx(1e-3)

@@ -52,7 +52,7 @@ def make_eval_fn(task, weights):
 
 def train_task(settings: dict, data_root: str, out: Path, threads: int | None = None) -> dict:
     task = settings["task"]
-    from taskonomy.models import ModelSettings, create_model
+    from taskonomy.models import ModelSettings, create_model, fit_output_scale
     from taskonomy.stagedata import load_task_split
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
@@ -77,6 +77,7 @@ def train_task(settings: dict, data_root: str, out: Path, threads: int | None = 
     input_hw = list(train.t["x"].shape[-2:])
     torch.manual_seed(seed)
     net = create_model("task_network", task=task, settings=ms, input_hw=tuple(input_hw))
+    fit_output_scale(net, task, train.t["y"], train.t.get("m"))
     opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
     w_train = class_weights(task, train.t["y"], train.t.get("m"))
     # evaluation weights come from the test split, identical for every source of this target

@@ -233,7 +233,7 @@ class TransferSetup:
 def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSetup:
     """Load the transfer's images (``n`` of the transfer split, the whole test split) and build
     its network: the readout over the concatenated sources + a fresh target decoder."""
-    from taskonomy.models import ModelSettings, create_model
+    from taskonomy.models import ModelSettings, create_model, fit_output_scale
     target = settings["target"]
     tr = settings["train"]
     t0 = time.perf_counter()
@@ -251,6 +251,7 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     net = create_model("transfer_network", target=target, n_sources=len(sources),
                        settings=ModelSettings.from_dict(settings["model"]),
                        rep_hw=rep_hw, stride=stride, out_hw=out_hw)
+    fit_output_scale(net, target, train.t["y"], train.t.get("m"))
     opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
     w_train = class_weights(target, train.t["y"], train.t.get("m"))
     w_eval = class_weights(target, test.t["y"], test.t.get("m"))

@@ -5,8 +5,8 @@ Importing this package registers every part: encoders (``resnet50_taskonomy``, `
 networks.
 """
 from . import decoders, encoders, networks  # noqa: F401  (registration side effects)
-from .networks import ModelSettings, TaskNetwork, TransferNetwork
+from .networks import ModelSettings, TaskNetwork, TransferNetwork, fit_output_scale
 from .registry import create_model, list_models, model_kind, register_model
 
 __all__ = ["create_model", "list_models", "model_kind", "register_model", "ModelSettings",
-           "TaskNetwork", "TransferNetwork"]
+           "TaskNetwork", "TransferNetwork", "fit_output_scale"]
