@@ -31,6 +31,7 @@ Reading uses the ``csv`` module, not pandas, to keep ``taskonomy solve`` start-u
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections import defaultdict
@@ -147,6 +148,14 @@ class TableSet:
         return table
 
 
+def _open_text(path: Path) -> io.StringIO:
+    """The file's text, or a TableError naming it when it is not text (e.g. a PNG given by mistake)."""
+    try:
+        return io.StringIO(path.read_text(encoding="utf-8"), newline="")
+    except UnicodeDecodeError as e:
+        raise TableError(f"{path}: not a text CSV table ({e})") from None
+
+
 def read_table(path: str | os.PathLike, name: str | None = None) -> Table:
     """Read one ``target,sources,order,value`` CSV; map names to domain ids; check each row."""
     path = Path(path)
@@ -154,7 +163,7 @@ def read_table(path: str | os.PathLike, name: str | None = None) -> Table:
         raise TableError(f"no such table file: {path}")
     rows: list[Row] = []
     seen: dict[tuple, int] = {}
-    with open(path, newline="") as f:
+    with _open_text(path) as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or [c.strip() for c in reader.fieldnames] != list(COLUMNS):
             raise TableError(f"{path}: columns must be {','.join(COLUMNS)}, got {reader.fieldnames}")
