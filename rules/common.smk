@@ -91,6 +91,12 @@ def get_first_order_losses(wildcards):
             for s in first_order_sources(wildcards.target)]
 
 
+def get_first_order_heldout(wildcards):
+    """What the beam ranks on: losses on transfer-split images no transfer trained on."""
+    return [f"{RES}/transfers/{wildcards.size}/{wildcards.target}/{s}/heldout.parquet"
+            for s in first_order_sources(wildcards.target)]
+
+
 def get_stage1_targets(wildcards):
     out = [f"{RES}/tasks/{t}/losses.parquet" for t in STAGE_TASKS if t != "random"]
     out += [f"{RES}/baselines/{t}/average/losses.parquet" for t in STAGE_TARGETS]
@@ -100,7 +106,7 @@ def get_stage1_targets(wildcards):
 
 def get_beam_inputs(wildcards):
     """First-order results of the target; with higher orders, also what they train on."""
-    out = {"first": get_first_order_losses(wildcards)}
+    out = {"first": get_first_order_heldout(wildcards)}
     if config["transfer"]["max_order"] > 1:
         out["reps"] = [f"{RES}/reps/{s}/{sp}.npy" for s in first_order_sources(wildcards.target)
                        if s != "random" for sp in STAGE_SPLITS]

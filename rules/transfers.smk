@@ -2,7 +2,10 @@
 # - First order: one job per (size, source) trains that source's transfers to every target in
 #   one process (a Python + torch start costs more than a small transfer), so editing one
 #   task reruns exactly the jobs whose source it is.
-# - A checkpoint per (size, target) ranks the first-order sources (beam/<size>/<target>.json)
+# - Every transfer writes per-image losses on the test split (losses.parquet, scored by Stage
+#   III) and on the transfer-split images it did not train on (heldout.parquet).
+# - A checkpoint per (size, target) ranks the first-order sources on their held-out losses, so
+#   the higher-order sets are chosen without the images AHP scores (beam/<size>/<target>.json)
 #   and trains the higher-order transfers the beam selects (all k-combinations of the top_k
 #   sources for k <= top_k, then a beam) in the same process.
 # - `transfer` makes any single transfer file by itself (e.g. one higher-order set again).
@@ -32,7 +35,8 @@ def _first_order_rule(src):
             reps=[f"{RES}/reps/{src}/{sp}.npy" for sp in STAGE_SPLITS],
             targets=[f"{RES}/targets/{t}/{sp}.pt" for t in targets for sp in STAGE_SPLITS],
         output:
-            [f"{RES}/transfers/{{size}}/{t}/{src}/losses.parquet" for t in targets],
+            losses=[f"{RES}/transfers/{{size}}/{t}/{src}/losses.parquet" for t in targets],
+            heldout=[f"{RES}/transfers/{{size}}/{t}/{src}/heldout.parquet" for t in targets],
         log:
             f"logs/transfers_from/{src}/{{size}}.log",
         benchmark:
@@ -66,6 +70,7 @@ rule transfer:
         unpack(get_transfer_inputs),
     output:
         losses=f"{RES}/transfers/{{size}}/{{target}}/{{sources}}/losses.parquet",
+        heldout=f"{RES}/transfers/{{size}}/{{target}}/{{sources}}/heldout.parquet",
     log:
         "logs/transfer/{size}/{target}/{sources}.log",
     wildcard_constraints:

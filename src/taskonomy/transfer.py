@@ -6,14 +6,21 @@
     taskonomy transfer --target normal reshading --sources depth_zbuffer --size 16k ... \
         --out-root results/default/transfers/16k          # one job, several targets
     taskonomy transfer --rank --target normal --size 16k --max-order 3 \
-        --inputs results/default/transfers/16k/normal/*/losses.parquet --out results/default/beam/16k/normal.json \
+        --inputs results/default/transfers/16k/normal/*/heldout.parquet --out results/default/beam/16k/normal.json \
         [--train-higher --reps ... --targets ... --out-root results/default/transfers/16k]
 
 A transfer reads the frozen sources' representations (``reps/<src>/<split>.npy``), concatenates
 them channel-wise (higher order), and trains the 2-conv readout + a fresh target decoder on
 ``n`` images of the transfer split (the same images for every source of a target and size),
-then writes per-image losses on the test split. Multi-view targets gather each view's
-representation by image index.
+then writes per-image losses on the test split (``losses.parquet``, what Stage III scores) and
+on the transfer split's images it did not train on (``heldout.parquet``). Multi-view targets
+gather each view's representation by image index.
+
+``--rank`` (the beam) orders a target's first-order sources by their mean held-out loss, so the
+choice of the higher-order source sets never looks at the test images that the tournaments
+and AHP then score (no selection on the scored images). Where the transfer split has no
+images left over (``n`` >= its size) the held-out files are empty and the beam ranks on the
+test losses beside them, saying so in the beam file (``ranked_on``).
 
 Result store (``--store DIR``, config ``transfer.reuse``): a transfer's result depends only on
 its resolved settings, its source order, the bytes of the representation / target caches it
@@ -87,7 +94,9 @@ def transfer_data(reps: torch.Tensor, targets: dict, target: str, idx=None) -> e
 # ---------------------------------------------------------------- result store
 STORE_FORMAT = 1
 # what a transfer writes into its folder and the store keeps (checkpoint.pt is deleted)
-STORE_FILES = ("losses.parquet", "metrics.json", "train.jsonl")
+STORE_FILES = ("losses.parquet", "heldout.parquet", "metrics.json", "train.jsonl")
+# what a stored entry must have to be reused (older entries without held-out losses are misses)
+STORE_REQUIRED = ("losses.parquet", "heldout.parquet", "metrics.json")
 # the package code that trains and evaluates a transfer: an edit to any of it is a new key
 CODE_FILES = ("transfer.py", "engine.py", "losses.py", "metrics.py", "stagedata.py", "tasks.py",
               "train.py", "settings.py", "models")
@@ -142,7 +151,7 @@ def store_get(store: Path, key: str, out: Path) -> bool:
         ok = json.loads((entry / "key.json").read_text()).get("key") == key
     except (OSError, ValueError):
         return False
-    if not ok or not all((entry / n).is_file() for n in ("losses.parquet", "metrics.json")):
+    if not ok or not all((entry / n).is_file() for n in STORE_REQUIRED):
         print(f"ignoring store entry {entry}: incomplete or not for this key", flush=True)
         return False
     out.mkdir(parents=True, exist_ok=True)
@@ -223,6 +232,7 @@ class TransferSetup:
     the per-image loss on the training data."""
     train: engine.TensorData
     test: engine.TensorData
+    heldout: engine.TensorData | None    # the transfer split's images not trained on
     net: torch.nn.Module
     opt: engine.OptimSettings
     loss_fn: Callable
@@ -241,7 +251,13 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
     tg_test = torch.load(Path(targets_dir) / target / f"{esplit}.pt", weights_only=True)
     idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
-    train = transfer_data(load_reps(reps_dir, sources, tsplit), tg_train, target, idx)
+    reps_train = load_reps(reps_dir, sources, tsplit)
+    train = transfer_data(reps_train, tg_train, target, idx)
+    heldout = None
+    if idx is not None:
+        rest = torch.ones(len(tg_train["y"]), dtype=torch.bool)
+        rest[idx] = False
+        heldout = transfer_data(reps_train, tg_train, target, rest.nonzero()[:, 0])
     test = transfer_data(load_reps(reps_dir, sources, esplit), tg_test, target)
     load_s = time.perf_counter() - t0
     rep_hw = tuple(train.t["x"].shape[-2:])
@@ -259,7 +275,7 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     def loss_fn(model, b):
         return per_image_loss(target, model(b["x"]), b["y"], b.get("m"), w_train)
 
-    return TransferSetup(train, test, net, opt, loss_fn, w_eval, load_s)
+    return TransferSetup(train, test, heldout, net, opt, loss_fn, w_eval, load_s)
 
 
 def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, device, key: str) -> dict:
@@ -281,8 +297,15 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
     train_s = time.perf_counter() - t1
     res = engine.predict_per_image(net, test, eval_fn, device)
     df = engine.write_losses(out / "losses.parquet", test.t["image"], res)
+    if st.heldout is not None:
+        ho = engine.predict_per_image(net, st.heldout, eval_fn, device)
+        engine.write_losses(out / "heldout.parquet", st.heldout.t["image"], ho)
+    else:                                    # nothing held out: an empty table, same columns
+        engine.write_losses(out / "heldout.parquet", torch.zeros(0, dtype=torch.long),
+                            {k: torch.zeros(0) for k in res})
     metrics = {"target": target, "sources": name, "order": len(sources), "size": settings["size"],
                "n_train": len(train), "n_test": len(test),
+               "n_heldout": 0 if st.heldout is None else len(st.heldout),
                "test": {k: float(df[k].mean()) for k in df.columns if k != "image"},
                "final_train_loss": records[-1]["loss"] if records else None,
                "load_seconds": round(st.load_seconds, 2), "train_seconds": round(train_s, 2),
@@ -311,15 +334,25 @@ def higher_order_sets(ranked, max_order: int, top_k: int = 5, beam_width: int = 
 
 
 def rank_sources(target: str, size: str, inputs, max_order: int, top_k: int, beam_width: int) -> dict:
-    losses = {}
+    """Rank the first-order sources by mean loss in ``inputs`` (their ``heldout.parquet``: images
+    of the transfer split that no transfer trained on; where those are empty, the
+    ``losses.parquet`` beside them, i.e. the test images)."""
+    losses, on = {}, set()
     for path in inputs:
         path = Path(path)
         src = path.parent.name
         if "+" in src:
             continue
-        losses[src] = float(pd.read_parquet(path, columns=["loss"])["loss"].mean())
+        col = pd.read_parquet(path, columns=["loss"])["loss"]
+        if not len(col) and path.name != "losses.parquet":
+            col = pd.read_parquet(path.with_name("losses.parquet"), columns=["loss"])["loss"]
+            on.add("test (no held-out images)")
+        else:
+            on.add(f"{path.stem} ({len(col)} images)")
+        losses[src] = float(col.mean())
     ranked = sorted(losses, key=lambda s: (losses[s], s))
     return {"target": target, "size": size, "ranked": ranked, "losses": losses,
+            "ranked_on": sorted(on),
             "sets": {str(k): v for k, v in higher_order_sets(ranked, max_order, top_k, beam_width).items()},
             "max_order": max_order, "top_k": top_k, "beam_width": beam_width}
 
@@ -354,7 +387,8 @@ def main(argv=None) -> int:
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
     p.add_argument("--train-higher", action="store_true",
                    help="(--rank) also train the beam's higher-order transfers under --out-root")
-    p.add_argument("--inputs", nargs="*", default=[], help="(--rank) first-order losses.parquet files")
+    p.add_argument("--inputs", nargs="*", default=[],
+                   help="(--rank) first-order heldout.parquet (or losses.parquet) files")
     p.add_argument("--max-order", type=int, default=None)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--beam-width", type=int, default=None)
