@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "encode": ("taskonomy.encode", "cache a frozen encoder's representations"),
     "transfer": ("taskonomy.transfer", "Stage II: train and evaluate one transfer"),
     "ahp": ("taskonomy.ahp", "Stage III: tournament matrix and AHP vector of a target"),
-    "evaluate": ("taskonomy.evaluation.cli", "the paper's evaluations (gain-quality, significance, novel, table1, transitive)"),
+    "evaluate": ("taskonomy.evaluation.cli", "the paper's evaluations (gain-quality, significance, novel, table1, transitive, bootstrap)"),
     "transitive": ("taskonomy.evaluation.transitive", "transitive transfers s -> t1 -> t2 vs s -> t2: reps | transfer | check"),
     "predict": ("taskonomy.predict", "run trained networks on your own image(s)"),
     "lineage": ("taskonomy.lineage", "lineage tree of an artifact back to data, config and code"),

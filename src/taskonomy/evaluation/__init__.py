@@ -4,6 +4,8 @@
 - ``significance``: the taxonomy vs random feasible policies of the same budget (Fig. 11)
 - ``novel``: the all-for-one novel-task scenario (Sec. 4.2, Fig. 10 left)
 - ``losses``: Table 1 and the transitive-transfer check, from per-image losses
+- ``bootstrap``: the test images resampled: affinity intervals, how often the taxonomy's
+  choices survive (issue 12)
 - ``policies``: policies as data, their scores, random feasible policies
 - ``figures``: the PNGs
 

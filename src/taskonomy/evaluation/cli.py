@@ -6,6 +6,8 @@
     taskonomy evaluate table1       --results results/default --tasks normal reshading --out-dir E
     taskonomy evaluate table1       --affinities paper-16k --out-dir E     (vs random only)
     taskonomy evaluate transitive   --direct D.parquet --transitive T.parquet --out-dir E
+    taskonomy evaluate bootstrap    --results results/default --size 16k --targets normal ... \
+                                    --budget 6 --max-order 2 --n 200 --seed 0 --out-dir E
 
 ``--affinities`` takes ``paper-16k | paper-1k | paper`` or a path to an ``affinity.csv``
 (with ``wins_vs_task.csv`` / ``wins_vs_pixels.csv`` beside it). Each command writes a CSV (or
@@ -162,18 +164,42 @@ def cmd_transitive(a) -> list[Path]:
     return written
 
 
+def cmd_bootstrap(a) -> list[Path]:
+    from taskonomy.evaluation import bootstrap
+    from taskonomy.tasks import resolve_all
+    targets = resolve_all(a.targets)
+    table, per_target = bootstrap.results_inputs(a.results, a.size, targets, pixels=a.metric == "gain")
+    a.read = [str(p) for p in bootstrap.input_files(table, per_target)]   # for the lineage sidecars
+    losses = [bootstrap.load_target(t, d["transfers"], d["self"], d["pixels"]) for t, d in per_target.items()]
+    s = bootstrap.Settings(n=a.n, seed=a.seed, budget=a.budget, max_order=a.max_order, metric=a.metric,
+                           targets=targets, source_only=a.source_only)
+    res = bootstrap.run(losses, s, log=sys.stdout, jobs=a.jobs)
+    diff = bootstrap.max_diff_vs_table(res, table)
+    if not diff <= 1e-9:
+        print(f"warning: full-data affinities differ from {table} by up to {diff:.3g}: is the table "
+              "older than the losses?", file=sys.stderr)
+    written = bootstrap.write(res, a.out_dir, a.name or "bootstrap")
+    n_src = sum(len(b.sources) for b in res.boots)
+    print(f"{len(losses)} targets, {n_src} (target, source set) pairs, {a.n} resamples: win matrices + AHP "
+          f"{res.timing_s['tables_s']:.2f} s, {a.n + 1} BIP solves {res.timing_s['bip_s']:.2f} s")
+    print("\n".join(bootstrap.summary_lines(res.summary())))
+    return written
+
+
 def _lineage(a, written: list[Path], started: str) -> None:
     """Sidecars of what a command wrote (each cmd_* returns the paths it wrote), with the
     files it read and its settings."""
     from taskonomy.evaluation.losses import table1_paths
     from taskonomy.supervision.tables import table_files
-    if getattr(a, "results", None):
+    if getattr(a, "read", None) is not None:   # the command listed what it read
+        read = a.read
+    elif getattr(a, "results", None):
         read = [p for t in a.tasks for p in table1_paths(a.results, t, a.size).values() if p.exists()]
     elif a.cmd == "transitive":
         read = [a.direct, a.transitive]
     else:
         read = table_files(a.affinities)
-    settings = {k: v for k, v in vars(a).items() if k != "fn"}
+    settings = {k: v for k, v in vars(a).items() if k not in ("fn", "read", "jobs")}
     lineage.record([p for p in written if p.exists()], read, params=settings, seed=getattr(a, "seed", None),
                    started=started)
 
@@ -209,15 +235,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--direct", required=True, help="losses.parquet of s -> t2")
     p.add_argument("--transitive", required=True, help="losses.parquet of s -> t1 -> t2")
     p.set_defaults(fn=cmd_transitive)
+    p = sub.add_parser("bootstrap", help="bootstrap over the test images: affinity intervals and "
+                       "how often the taxonomy's choices survive (no retraining)")
+    _common(p, tables=False)
+    p.add_argument("--results", required=True, help="results/<run> folder (tables, tasks, transfers)")
+    p.add_argument("--size", required=True, help="transfer-data size (tables/<size>, transfers/<size>)")
+    p.add_argument("--targets", nargs="+", required=True, help="targets (the run's Stage III targets)")
+    p.add_argument("--source-only", nargs="*", default=DEFAULT_SOURCE_ONLY,
+                   help="tasks that are never targets")
+    p.add_argument("--metric", default="sqrt_affinity", choices=["sqrt_affinity", "affinity", "quality", "gain"],
+                   help="value of a transfer in the BIP (gain also reads the scratch baselines)")
+    p.add_argument("--budget", type=int, default=6)
+    p.add_argument("--max-order", type=int, default=2)
+    p.add_argument("--n", type=int, default=200, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="processes for the BIP solves (same answer)")
+    p.set_defaults(fn=cmd_bootstrap)
     a = ap.parse_args(argv)
     from taskonomy.ahp import AHPError
     from taskonomy.evaluation.policies import PolicyError
     from taskonomy.supervision.tables import TableError
+    from taskonomy.supervision.bip import QueryError
     from taskonomy.tasks import UnknownTaskError
     try:
         started = lineage.now()
         _lineage(a, a.fn(a) or [], started)
-    except (AHPError, PolicyError, TableError, UnknownTaskError) as e:
+    except (AHPError, PolicyError, QueryError, TableError, UnknownTaskError) as e:
         print(f"taskonomy evaluate {a.cmd}: error: {e}", file=sys.stderr)
         return 1
     return 0
