@@ -132,7 +132,7 @@ def test_tree_and_heatmap(tmp_path, capsys):
 
 
 def test_snakemake_dry_run():
-    cfg = load_config()["paper"]
+    cfg = load_config(REPO_ROOT / "config.yaml")["paper"]
     targets = [f"results/{t}/sweep.csv" for t in cfg["tables"]]
     targets += [f"results/{t}/taxonomy/{b}_{k}.json" for t in cfg["tables"]
                 for b in cfg["budgets"] for k in cfg["max_orders"]]

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from taskonomy import tasks
-from taskonomy.config import ConfigError, SCHEMA_PATH, load_config, validate
+from taskonomy.config import REPO_ROOT, ConfigError, SCHEMA_PATH, load_config, validate
 
 
 def test_26_tasks_22_targets_4_source_only():
@@ -41,7 +41,7 @@ def test_schema_task_enum_equals_task_table():
 
 
 def test_default_config_is_valid_and_bad_values_name_the_key():
-    cfg = load_config()
+    cfg = load_config(REPO_ROOT / "config.yaml")
     assert set(cfg["tasks"]) <= set(tasks.TASK_IDS)
     with pytest.raises(ConfigError, match="'device'"):
         validate({**cfg, "device": "tpu"})

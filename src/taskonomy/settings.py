@@ -3,7 +3,9 @@
 Rules put exactly what ``task_settings`` / ``transfer_settings`` return into their ``params``,
 so editing one task's override reruns that task's network (and what reads it) and nothing else.
 The command-line modules accept the same JSON (``--settings``) or resolve it from ``--config``.
-Imports no torch: the Snakefile calls it while building the DAG.
+Every default comes from the config schema (``taskonomy.config.schema_defaults``): a config
+that went through validation already carries them, and one that did not (a test's dict) gets
+the same values here. Imports no torch: the Snakefile calls it while building the DAG.
 """
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-TRAIN_DEFAULTS = {"epochs": 4, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "limit": None,
-                  "num_workers": 0}
-TRANSFER_DEFAULTS = {"epochs": 10, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0,
-                     "sizes": {"full": None}, "max_order": 1, "top_k": 5, "beam_width": 1,
-                     "train_split": "val", "eval_split": "test", "rep_dtype": "float16"}
+from taskonomy.config import schema_defaults
+
+_DEFAULTS = schema_defaults()
+SEED_DEFAULT = _DEFAULTS["seed"]
+DEVICE_DEFAULT = _DEFAULTS["device"]
+# The ``train`` section's settings (``overrides`` holds per-task replacements of these).
+TRAIN_DEFAULTS = {k: v for k, v in _DEFAULTS["train"].items() if k != "overrides"}
+TRANSFER_DEFAULTS = _DEFAULTS["transfer"]
+_MODEL = _DEFAULTS["model"]
 
 
 def derive_seed(global_seed: int, name: str) -> int:
@@ -27,14 +33,14 @@ def derive_seed(global_seed: int, name: str) -> int:
 
 @dataclass
 class ModelSettings:
-    """The ``model`` section of config.yaml (see the schema for each key)."""
-    encoder: str = "resnet_tiny"   # registry name: resnet_tiny | resnet_small | resnet50_taskonomy
-    width: int = 16                # first-stage width of the small encoders
-    stride: int = 8                # representation stride of the small encoders (8 | 16)
-    decoder_width: int = 32
-    decoder_depth: int = 1         # convs per upsampling stage of dense decoders
-    fc_hidden: int = 128           # hidden units of FC / siamese heads
-    readout_width: int = 32        # hidden channels of the 2-conv transfer readout
+    """The ``model`` section of config.yaml (see the schema for each key and its default)."""
+    encoder: str = _MODEL["encoder"]    # registry name: resnet_tiny | resnet_small | resnet50_taskonomy
+    width: int = _MODEL["width"]        # first-stage width of the small encoders
+    stride: int = _MODEL["stride"]      # representation stride of the small encoders (8 | 16)
+    decoder_width: int = _MODEL["decoder_width"]
+    decoder_depth: int = _MODEL["decoder_depth"]  # convs per upsampling stage of dense decoders
+    fc_hidden: int = _MODEL["fc_hidden"]  # hidden units of FC / siamese heads
+    readout_width: int = _MODEL["readout_width"]  # hidden channels of the 2-conv transfer readout
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "ModelSettings":
@@ -61,7 +67,8 @@ def task_settings(cfg: dict, task: str) -> dict:
         raise ValueError(f"config key 'train.overrides.{task}': unknown setting(s) {sorted(unknown)}")
     train.update(override)
     return {"task": task, "model": _model(cfg), "train": train,
-            "seed": derive_seed(cfg.get("seed", 0), f"task/{task}"), "device": cfg.get("device", "auto")}
+            "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"task/{task}"),
+            "device": cfg.get("device", DEVICE_DEFAULT)}
 
 
 def transfer_common(cfg: dict) -> dict:
@@ -79,9 +86,9 @@ def transfer_settings(cfg: dict, target: str, size: str) -> dict:
     return {"target": target, "size": size, "n": t["sizes"][size], "model": _model(cfg),
             "train": {k: t[k] for k in ("epochs", "batch_size", "lr", "weight_decay")},
             "train_split": t["train_split"], "eval_split": t["eval_split"],
-            "subset_seed": derive_seed(cfg.get("seed", 0), f"subset/{target}/{size}"),
-            "seed": derive_seed(cfg.get("seed", 0), f"transfer/{target}/{size}"),
-            "device": cfg.get("device", "auto")}
+            "subset_seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"subset/{target}/{size}"),
+            "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"transfer/{target}/{size}"),
+            "device": cfg.get("device", DEVICE_DEFAULT)}
 
 
 def scratch_settings(ts: dict) -> dict:

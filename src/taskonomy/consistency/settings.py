@@ -2,43 +2,31 @@
 
 Rules put exactly what these functions return into their ``params`` (as in
 ``taskonomy.settings``), so editing ``k`` reruns the consistency networks but not the
-baselines or the perceptual networks. Imports no torch: the Snakefile calls it.
+baselines or the perceptual networks. The defaults are the schema's ``consistency`` section
+(``taskonomy.config.schema_defaults``). Imports no torch: the Snakefile calls it.
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
 
-from taskonomy.settings import derive_seed
+from taskonomy.config import schema_defaults
+from taskonomy.settings import DEVICE_DEFAULT, SEED_DEFAULT, derive_seed
 
+# The paper's perceptual domains: a target that ``consistency.domains`` does not list is
+# constrained by the other seven.
 PERCEPTUAL_DOMAINS = ("principal_curvature", "edge_texture", "edge_occlusion", "keypoints2d",
                       "keypoints3d", "reshading", "depth_zbuffer", "normal")
-# The paper's three targets, each with the other seven domains as consistency constraints.
-DEFAULT_TARGETS = ["normal", "depth_zbuffer", "reshading"]
-DEFAULT_DOMAINS = {t: [d for d in PERCEPTUAL_DOMAINS if d != t] for t in DEFAULT_TARGETS}
-DEFAULTS = {
-    "enabled": False,
-    "targets": DEFAULT_TARGETS,
-    "domains": DEFAULT_DOMAINS,
-    "k": None,
-    "random_select": False,
-    "winrate": False,
-    "perceptual_weight": 1.0,
-    "size": None,
-    "unet": {"width": 16, "downsample": 3},
-    "perceptual": {"epochs": 6, "batch_size": 16, "lr": 0.002, "limit": None},
-    "train": {"epochs": 8, "batch_size": 16, "lr": 0.002, "limit": None},
-    "winrate_images": 64,
-    "ood_images": ["astronaut", "chelsea", "coffee", "rocket", "camera"],
-}
+# The schema's defaults: the paper's three targets, each with the other seven domains.
+DEFAULTS = schema_defaults()["consistency"]
 
 
 @dataclass
 class UNetSettings:
     """``consistency.unet``: channels of the first level (doubling per level, capped at 8x)
     and the number of x2 downsampling blocks."""
-    width: int = 16
-    downsample: int = 3
+    width: int = DEFAULTS["unet"]["width"]
+    downsample: int = DEFAULTS["unet"]["downsample"]
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "UNetSettings":
@@ -90,8 +78,8 @@ def perceptual_settings(cfg: dict, y: str, z: str) -> dict:
     c = section(cfg)
     return {"y": y, "z": z, "unet": UNetSettings.from_dict(c["unet"]).to_dict(),
             "train": dict(c["perceptual"]), "size": c["size"],
-            "seed": derive_seed(cfg.get("seed", 0), f"consistency/perceptual/{y}__{z}"),
-            "device": cfg.get("device", "auto")}
+            "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"consistency/perceptual/{y}__{z}"),
+            "device": cfg.get("device", DEVICE_DEFAULT)}
 
 
 def target_settings(cfg: dict, target: str, mode: str) -> dict:
@@ -105,8 +93,8 @@ def target_settings(cfg: dict, target: str, mode: str) -> dict:
         raise ValueError(f"{target!r} is not in config key 'consistency.targets' ({sorted(c['targets'])})")
     s = {"target": target, "mode": mode, "unet": UNetSettings.from_dict(c["unet"]).to_dict(),
          "train": dict(c["train"]), "size": c["size"],
-         "seed": derive_seed(cfg.get("seed", 0), f"consistency/{target}"),
-         "device": cfg.get("device", "auto")}
+         "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"consistency/{target}"),
+         "device": cfg.get("device", DEVICE_DEFAULT)}
     if mode == "consistency":
         s.update({"perceptual": list(c["targets"][target]), "k": c["k"],
                   "random_select": bool(c["random_select"]), "winrate": bool(c["winrate"]),
@@ -118,4 +106,4 @@ def target_settings(cfg: dict, target: str, mode: str) -> dict:
 def energy_settings(cfg: dict, target: str) -> dict:
     c = section(cfg)
     return {"target": target, "perceptual": list(c["targets"][target]), "size": c["size"],
-            "device": cfg.get("device", "auto")}
+            "device": cfg.get("device", DEVICE_DEFAULT)}
