@@ -4,7 +4,9 @@ import sys
 
 from snakemake.utils import validate
 
-validate(config, "../schemas/config.schema.yaml")
+from taskonomy.config import SCHEMA_PATH
+
+validate(config, str(SCHEMA_PATH))
 
 # Rules call the library through the interpreter that runs Snakemake, so a job uses the
 # project's virtual environment whether it runs here or on a SLURM node.
@@ -195,14 +197,53 @@ def get_ahp_final_targets(wildcards):
 
 def eval_outputs(folder):
     """Every PNG of the evaluations in one eval folder (the CSV/JSON come along)."""
-    out = [f"{folder}/gain_quality.png", f"{folder}/novel.png", f"{folder}/table1.png"]
+    out = [f"{folder}/gain_quality.png", f"{folder}/novel.png", f"{folder}/table1.png",
+           f"{folder}/tree_ari.json"]
     return out + [f"{folder}/significance_{b}_{k}.png" for b, k in EVAL_SIG]
+
+
+# Agreement with the paper (FIDELITY.md): this run's tables against the reference table, and,
+# as the measure of what agreement looks like, the paper's other size against the same table.
+EVAL_REF = EVAL["reference"]
+EVAL_REF_OTHER = "paper-16k" if EVAL_REF == "paper-1k" else "paper-1k"
+EVAL_REF_COMPARE = f"results/{EVAL_REF}/eval/compare_{EVAL_REF_OTHER}"
+
+
+def run_fidelity_outputs(size):
+    """This run's agreement with the paper and its stability (eval/<size>/)."""
+    out = [f"{RES}/eval/{size}/compare.png"]
+    return out + ([f"{RES}/eval/{size}/bootstrap.png"] if EVAL["bootstrap"] else [])
 
 
 def get_eval_final_targets(wildcards):
     out = [p for table in config["paper"]["tables"] for p in eval_outputs(f"results/{table}/eval")]
+    out += [f"{EVAL_REF_COMPARE}.png", f"results/{EVAL_REF}/eval/tree_ari.json"]
     if ahp_stage2_ready():
-        out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}")]
+        out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}") + run_fidelity_outputs(size)]
+    return out
+
+
+def get_reference_tables(wildcards):
+    from taskonomy.supervision.tables import table_files
+    return [os.path.relpath(p) for t in (EVAL_REF, EVAL_REF_OTHER) for p in table_files(t)]
+
+
+def get_run_compare_tables(wildcards):
+    from taskonomy.supervision.tables import table_files
+    return ahp_tables(wildcards.size) + [os.path.relpath(p) for p in table_files(EVAL_REF)]
+
+
+def get_bootstrap_inputs(wildcards):
+    """What `taskonomy evaluate bootstrap` reads: the affinity table, every transfer's and
+    every task network's per-image test losses (as Stage III); the scratch baselines only for
+    the gain metric."""
+    size = wildcards.size
+    out = [f"{RES}/tables/{size}/affinity.csv"]
+    for t in AHP_TARGETS:
+        out += [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t, size)]
+        out.append(f"{RES}/tasks/{t}/losses.parquet")
+        if TAXO["metric"] == "gain":
+            out.append(f"{RES}/baselines/{size}/{t}/scratch/losses.parquet")
     return out
 
 
@@ -267,9 +308,16 @@ def get_run_taxonomy_figures(size):
 def get_run_summary_inputs(wildcards):
     b, k = TAXO["default_budget"], TAXO["default_order"]
     d = run_taxonomy_dir(TAXO_SIZE)
-    return {"taxonomy": f"{d}/{b}_{k}.json", "png": f"{d}/{b}_{k}.png",
-            "significance": f"{RES}/eval/{TAXO_SIZE}/significance_{b}_{k}.json",
-            "figures": [p for p in get_run_taxonomy_figures(TAXO_SIZE) if p != f"{d}/{b}_{k}.png"]}
+    ev = f"{RES}/eval/{TAXO_SIZE}"
+    out = {"taxonomy": f"{d}/{b}_{k}.json", "png": f"{d}/{b}_{k}.png",
+           "significance": f"{ev}/significance_{b}_{k}.json",
+           "figures": [p for p in get_run_taxonomy_figures(TAXO_SIZE) if p != f"{d}/{b}_{k}.png"],
+           "table1": f"{ev}/table1.csv", "compare": f"{ev}/compare.json",
+           "reference": f"{EVAL_REF_COMPARE}.json", "tree_ari": f"{ev}/tree_ari.json",
+           "reference_tree_ari": f"results/{EVAL_REF}/eval/tree_ari.json"}
+    if EVAL["bootstrap"]:
+        out["bootstrap"] = f"{ev}/bootstrap.json"
+    return out
 
 
 def get_run_taxonomy_targets(wildcards):

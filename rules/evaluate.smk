@@ -151,6 +151,115 @@ rule eval_table1_run:
         " --tasks {params.tasks} --out-dir {RES}/eval/{wildcards.size} > {log} 2>&1"
 
 
+# ---- Agreement with the paper and stability (FIDELITY.md; config evaluation.reference,
+# evaluation.bootstrap) ---------------------------------------------------------------------
+#   results/<ref>/eval/compare_<other>.{json,png}  the paper's other size vs the reference table:
+#                                                   what agreement looks like (rho ~0.88)
+#   <eval dir>/tree_ari.json                        the similarity tree's best adjusted Rand index
+#                                                   against the paper's four groups (cuts 4-8)
+#   results/<run>/eval/<size>/compare.{json,png}    this run vs the reference table
+#   results/<run>/eval/<size>/bootstrap.{json,png}, affinity_ci.csv   test images resampled
+
+
+rule eval_compare_paper:
+    input:
+        get_reference_tables,
+    output:
+        json=f"{EVAL_REF_COMPARE}.json",
+        png=report(f"{EVAL_REF_COMPARE}.png", category="Evaluations on the paper's tables"),
+    params:
+        budgets=" ".join(map(str, EVAL["budgets"])),
+    log:
+        f"logs/eval_compare_paper/{EVAL_REF_OTHER}_vs_{EVAL_REF}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.compare {EVAL_REF_OTHER} {EVAL_REF} --budgets {params.budgets}"
+        " --max-order 1 --source-only {EVAL_SOURCE_ONLY} --out {output.json} --plot {output.png}"
+        " > {log} 2>&1"
+
+
+rule eval_compare_run:
+    input:
+        get_run_compare_tables,
+    output:
+        json=f"{RES}/eval/{{size}}/compare.json",
+        png=report(f"{RES}/eval/{{size}}/compare.png", category="Evaluations"),
+    params:
+        affinities=run_affinities,
+        budgets=" ".join(map(str, EVAL["budgets"])),
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/eval_compare_run/{RUN}/{{size}}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.compare {params.affinities} {EVAL_REF} --budgets {params.budgets}"
+        " --max-order 1 --source-only {EVAL_SOURCE_ONLY} --out {output.json} --plot {output.png}"
+        " > {log} 2>&1"
+
+
+for _i, _dir in enumerate(EVAL_DIRS):
+    _tag = ("paper", "run")[_i]
+
+    rule:
+        name:
+            f"eval_tree_ari_{_tag}"
+        input:
+            get_eval_tables,
+        output:
+            f"{_dir}/tree_ari.json",
+        params:
+            affinities=get_eval_affinities,
+        wildcard_constraints:
+            size="|".join(SIZES),
+        log:
+            f"logs/eval_tree_ari_{_tag}/" + ("{table}", f"{RUN}/{{size}}")[_i] + ".log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        shell:
+            "{PY} -m taskonomy.supervision.tree --affinities {params.affinities} --ari"
+            " --json {output} > {log} 2>&1"
+
+
+rule eval_bootstrap_run:
+    input:
+        get_bootstrap_inputs,
+    output:
+        json=f"{RES}/eval/{{size}}/bootstrap.json",
+        csv=f"{RES}/eval/{{size}}/affinity_ci.csv",
+        png=report(f"{RES}/eval/{{size}}/bootstrap.png", category="Evaluations"),
+    params:
+        targets=" ".join(AHP_TARGETS),
+        budget=TAXO["default_budget"],
+        order=TAXO["default_order"],
+        metric=TAXO["metric"],
+        n=EVAL["bootstrap"],
+        seed=EVAL["seed"],
+    wildcard_constraints:
+        size="|".join(SIZES),
+    log:
+        f"logs/eval_bootstrap_run/{RUN}/{{size}}.log",
+    benchmark:
+        f"benchmarks/eval_bootstrap_run/{RUN}/{{size}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "{PY} -m taskonomy.evaluation.cli bootstrap --results {RES} --size {wildcards.size}"
+        " --targets {params.targets} --source-only {EVAL_SOURCE_ONLY} --budget {params.budget}"
+        " --max-order {params.order} --metric {params.metric} --n {params.n} --seed {params.seed}"
+        " --out-dir {RES}/eval/{wildcards.size} > {log} 2>&1"
+
+
 # ---- Transitive transfers (paper Sec. 3.2; config evaluation.transitive) -------------------
 # s -> t1 -> t2 against the direct s -> t2, per transfer size:
 #   transitive/<size>/<s>/reps/<t1>/<split>.npy     the s -> t1 readout's output (s's

@@ -225,6 +225,7 @@ rule run_summary:
         run=RUN,
         size=TAXO_SIZE,
         transitive=lambda w, input: f"--transitive {input.transitive}" if input.transitive else "",
+        bootstrap=lambda w, input: f"--bootstrap {input.bootstrap}" if "bootstrap" in input.keys() else "",
     log:
         f"logs/run_summary/{RUN}.log",
     threads: 1
@@ -234,4 +235,7 @@ rule run_summary:
     shell:
         "{PY} -m taskonomy.supervision.summary --run {params.run} --size {params.size}"
         " --taxonomy {input.taxonomy} --significance {input.significance}"
-        " --figures {input.png} {input.figures} {params.transitive} --out {output} > {log} 2>&1"
+        " --figures {input.png} {input.figures} {params.transitive} {params.bootstrap}"
+        " --table1 {input.table1} --compare {input.compare} --reference {input.reference}"
+        " --tree-ari {input.tree_ari} --reference-tree-ari {input.reference_tree_ari}"
+        " --out {output} > {log} 2>&1"

@@ -175,14 +175,15 @@ def test_pipeline_stage_on_smoke_config(smoke_run, tmp_path):
     mtime = objective_file.stat().st_mtime_ns
 
     # A params edit: DVC reruns the stage; persist keeps the outputs, so Snakemake redoes only
-    # what the summary's default policy touches (its significance test and the summary).
+    # what the summary's default policy touches (its significance test, its bootstrap stability
+    # and the summary).
     assert b > 1
     cfg["taxonomy"]["default_budget"] = b - 1
     (repo / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert "pipeline" in run([dvc, "status", "pipeline"], repo, venv_on_path=False)
     edit = run([dvc, "repro", "pipeline"], repo, venv_on_path=False)
     assert "Running stage 'pipeline'" in edit, edit
-    assert set(planned_jobs(edit)) == {"eval_significance_run", "run_summary"}, edit
+    assert set(planned_jobs(edit)) == {"eval_significance_run", "eval_bootstrap_run", "run_summary"}, edit
     assert (res / "summary.md").read_text() != summary_before
     assert objective_file.stat().st_mtime_ns == mtime           # untouched, not rebuilt
     assert "up to date" in run([dvc, "status", "pipeline"], repo, venv_on_path=False).lower()

@@ -146,3 +146,52 @@ def test_beam_combinations_then_beam_of_one():
     assert sets[6] == ["a+b+c+d+e+f"] and sets[7] == ["a+b+c+d+e+f+g"]
     assert len(higher_order_sets(ranked, 7, 5, beam_width=2)[6]) == 2
     assert higher_order_sets(["a", "b"], 4) == {2: ["a+b"]}
+
+
+def _fake_transfer_inputs(root: Path, sources, n_val=20, n_test=12):
+    """reps/<src>/{val,test}.npy and targets/room_layout/{val,test}.pt of random tensors."""
+    import numpy as np
+    g = torch.Generator().manual_seed(3)
+    for s in sources:
+        (root / "reps" / s).mkdir(parents=True, exist_ok=True)
+        for sp, n in (("val", n_val), ("test", n_test)):
+            np.save(root / "reps" / s / f"{sp}.npy", torch.randn(n, 8, 4, 4, generator=g).numpy().astype(np.float16))
+    (root / "targets" / "room_layout").mkdir(parents=True, exist_ok=True)
+    for sp, n in (("val", n_val), ("test", n_test)):
+        torch.save({"y": torch.randn(n, 9, generator=g) + 4.0, "image": torch.arange(n),
+                    "views": torch.arange(n).view(n, 1)}, root / "targets" / "room_layout" / f"{sp}.pt")
+
+
+def test_transfer_writes_heldout_losses_on_untrained_images_and_the_beam_ranks_on_them(tmp_path):
+    """Issue 12, item 5: the beam's ranking never looks at the test images AHP scores."""
+    import pandas as pd
+    from taskonomy.transfer import STORE_FILES, main as transfer_main, rank_sources, subset_indices
+    _fake_transfer_inputs(tmp_path, ["normal", "reshading"])
+    cfg = {"seed": 0, "transfer": {"sizes": {"small": 8}, "epochs": 1, "batch_size": 4}}
+    s = transfer_settings(cfg, "room_layout", "small")
+    for src in ("normal", "reshading"):
+        rc = transfer_main(["--target", "room_layout", "--size", "small", "--sources", src,
+                            "--reps", str(tmp_path / "reps"), "--targets", str(tmp_path / "targets"),
+                            "--out", str(tmp_path / "tr" / src), "--settings", json.dumps(s)])
+        assert rc == 0
+    assert "heldout.parquet" in STORE_FILES
+    trained = set(subset_indices(20, 8, s["subset_seed"]).tolist())
+    ho = pd.read_parquet(tmp_path / "tr" / "normal" / "heldout.parquet")
+    test = pd.read_parquet(tmp_path / "tr" / "normal" / "losses.parquet")
+    assert len(ho) == 12 and set(ho["image"]) == set(range(20)) - trained      # val images not trained on
+    assert len(test) == 12 and list(test.columns) == list(ho.columns)
+    paths = [tmp_path / "tr" / src / "heldout.parquet" for src in ("normal", "reshading")]
+    beam = rank_sources("room_layout", "small", paths, max_order=2, top_k=2, beam_width=1)
+    means = {src: float(pd.read_parquet(p)["loss"].mean()) for src, p in zip(("normal", "reshading"), paths)}
+    assert beam["losses"] == means and beam["ranked"] == sorted(means, key=means.get)
+    assert beam["ranked_on"] == ["heldout (12 images)"]
+    # a transfer size that uses the whole transfer split holds nothing out: the beam says it
+    # ranks on the test losses beside the (empty) held-out files
+    s_all = transfer_settings({**cfg, "transfer": {**cfg["transfer"], "sizes": {"all": 20}}}, "room_layout", "all")
+    assert transfer_main(["--target", "room_layout", "--size", "all", "--sources", "normal",
+                          "--reps", str(tmp_path / "reps"), "--targets", str(tmp_path / "targets"),
+                          "--out", str(tmp_path / "all"), "--settings", json.dumps(s_all)]) == 0
+    assert len(pd.read_parquet(tmp_path / "all" / "heldout.parquet")) == 0
+    beam = rank_sources("room_layout", "all", [tmp_path / "all" / "heldout.parquet"], 1, 2, 1)
+    assert beam["ranked_on"] == ["test (no held-out images)"]
+    assert beam["losses"]["all"] == pytest.approx(float(pd.read_parquet(tmp_path / "all" / "losses.parquet")["loss"].mean()))

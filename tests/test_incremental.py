@@ -237,10 +237,12 @@ def dry_jobs(out: str) -> set[str]:
 
 
 def downstream() -> set[str]:
-    """Stage III gather, Stage IV and evaluations of this run's own tables, and the summary."""
+    """Stage III gather, Stage IV and evaluations of this run's own tables (with the agreement
+    with the paper and the bootstrap), and the summary."""
     out = {job("ahp_gather", size=SIZE), job("run_sweep", size=SIZE), job("run_tree", size=SIZE),
            job("run_affinity_plot", size=SIZE), job("eval_gain_quality_run", size=SIZE),
-           job("eval_novel_run", size=SIZE), job("run_summary"),
+           job("eval_novel_run", size=SIZE), job("run_summary"), job("eval_compare_run", size=SIZE),
+           job("eval_tree_ari_run", size=SIZE), job("eval_bootstrap_run", size=SIZE),
            job("eval_significance_run", size=SIZE, budget=TAX["default_budget"], order=TAX["default_order"])}
     out |= {job("run_taxonomy", size=SIZE, budget=b, order=k) for b in TAX["budgets"] for k in TAX["max_orders"]}
     return out
