@@ -4,19 +4,19 @@
 #   results/<run>/tournaments/<size>/<target>.npz
 #   results/<run>/ahp/<size>/<target>.csv (+ .wins_vs_task.csv, .wins_vs_pixels.csv)
 #   results/<run>/tables/<size>/{affinity,wins_vs_task,wins_vs_pixels}.csv
-# Which source sets a target has is decided by Stage II's beam checkpoint (see
-# ahp_transfer_sets in rules/common.smk, which holds the input functions and SIZES/AHP_TARGETS).
+# Which source sets a target's higher-order transfers stand for is in Stage II's beam file
+# (ahp_transfer_sets in rules/common.smk, which holds the input functions and SIZES/AHP_TARGETS).
 
 FINAL_TARGETS.append(get_ahp_final_targets)
 
 
 rule ahp_target:
-    # separate named inputs (not one unpacked dict): while the beam checkpoint is pending, a
-    # dry run still formats the shell line
     input:
         transfers=get_ahp_transfer_losses,
         own=f"{RES}/tasks/{{target}}/losses.parquet",
         pixels=get_ahp_scratch_losses,
+        # names the source sets of the higher-order transfers (folders named by rank position)
+        beam=f"{RES}/beam/{{size}}/{{target}}.json",
     output:
         npz=f"{RES}/tournaments/{{size}}/{{target}}.npz",
         csv=f"{RES}/ahp/{{size}}/{{target}}.csv",
@@ -35,7 +35,7 @@ rule ahp_target:
         runtime=10,
     shell:
         "{PY} -m taskonomy.ahp target {wildcards.target} --transfers {input.transfers}"
-        " --self {input.own} --pixels {input.pixels} --npz {output.npz} --csv {output.csv}"
+        " --beam {input.beam} --self {input.own} --pixels {input.pixels} --npz {output.npz} --csv {output.csv}"
         " > {log} 2>&1"
 
 

@@ -35,6 +35,7 @@ def get_final_targets(wildcards):
 # ---- Stage I / II (rules/tasks.smk, rules/transfers.smk) ----------------------------------
 import os
 
+from taskonomy.beam import NOT_COMBINED, position_sets
 from taskonomy.settings import as_json, scratch_settings, task_settings, transfer_settings
 from taskonomy.tasks import TASKS as _TASKS, source_set_name
 
@@ -51,8 +52,6 @@ SOURCES_RE = "|".join(STAGE_TASKS)
 SIZES_RE = "|".join(STAGE_SIZES)
 SOURCE_SET_RE = rf"({SOURCES_RE})(\+({SOURCES_RE}))*"
 HIGHER_SOURCE_SET_RE = rf"({SOURCES_RE})(\+({SOURCES_RE}))+"
-BEAM_TRAIN_FLAGS = (f"--train-higher --reps {RES}/reps --targets {RES}/targets"
-                    if config["transfer"]["max_order"] > 1 else "")
 
 
 def get_out_dir(wildcards, output):
@@ -106,12 +105,22 @@ def get_stage1_targets(wildcards):
     return out
 
 
+# The higher-order transfers of every target, named by rank position (taskonomy.beam): all
+# targets have the same number of combinable first-order sources (every task but the target
+# and `random`), so the same positions.
+HIGHER_POSITIONS = [n for names in position_sets(
+    len([s for s in STAGE_TASKS if s not in NOT_COMBINED]) - 1, config["transfer"]["max_order"],
+    config["transfer"]["top_k"], config["transfer"]["beam_width"]).values() for n in names]
+
+
 def get_beam_inputs(wildcards):
-    """First-order results of the target; with higher orders, also what they train on."""
-    out = {"first": get_first_order_heldout(wildcards)}
-    if config["transfer"]["max_order"] > 1:
+    """First-order results of the target (held-out losses to rank on, test losses where none
+    are held out); with higher orders, also what they train on: every combinable source's
+    representations and the target's labels."""
+    out = {"first": get_first_order_heldout(wildcards), "first_test": get_first_order_losses(wildcards)}
+    if HIGHER_POSITIONS:
         out["reps"] = [f"{RES}/reps/{s}/{sp}.npy" for s in first_order_sources(wildcards.target)
-                       if s != "random" for sp in STAGE_SPLITS]
+                       if s not in NOT_COMBINED for sp in STAGE_SPLITS]
         out["targets"] = [f"{RES}/targets/{wildcards.target}/{sp}.pt" for sp in STAGE_SPLITS]
     return out
 
@@ -124,12 +133,12 @@ def first_order_settings(targets):
 
 
 def get_stage2_targets(wildcards):
-    """First-order transfers and the beam files; each beam job also makes its target's
-    higher-order transfers, so no checkpoint has to be evaluated to list the targets."""
+    """Every transfer (first order by source, higher orders by rank position) and the beam
+    files."""
     out = []
     for size in STAGE_SIZES:
         for t in STAGE_TARGETS:
-            out += get_first_order_losses(type("W", (), {"size": size, "target": t}))
+            out += [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t)]
             out.append(f"{RES}/beam/{size}/{t}.json")
     return out
 
@@ -146,33 +155,15 @@ EVAL_SOURCE_ONLY = " ".join(config["source_only"])
 EVAL_SIG = [(b, k) for b in EVAL["significance_budgets"] for k in EVAL["max_orders"]]
 
 
-def ahp_transfer_sets(target, size):
-    """Source-set names of every transfer to ``target`` at ``size`` (every order, random too).
-
-    Stage II owns the answer: its ``beam`` checkpoint (rules/transfers.smk) writes
-    beam/<size>/<target>.json with the first-order sources ``ranked`` and the higher-order
-    ``sets`` of each order; a ``get_transfer_sets(target, size)`` function, if Stage II
-    defines one, takes precedence. Without either (a results tree made elsewhere), the beam
-    file is read directly.
-    """
-    import json
-    if "get_transfer_sets" in globals():
-        return list(get_transfer_sets(target, size))
-    if hasattr(checkpoints, "beam"):
-        path = checkpoints.beam.get(target=target, size=size).output[0]
-    else:
-        path = f"{RES}/beam/{size}/{target}.json"
-    with open(path) as f:
-        beam = json.load(f)
-    sets = list(beam["ranked"])
-    for k in sorted(beam.get("sets", {}), key=int):
-        sets += beam["sets"][k]
-    return sets
+def ahp_transfer_sets(target):
+    """Folder names of every transfer to ``target`` (every order, random too): first-order
+    sources by name, higher orders by rank position (their source sets: the beam file)."""
+    return first_order_sources(target) + HIGHER_POSITIONS
 
 
 def get_ahp_transfer_losses(wildcards):
     t, size = wildcards.target, wildcards.size
-    return [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t, size)]
+    return [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t)]
 
 
 def get_ahp_scratch_losses(wildcards):
@@ -185,14 +176,8 @@ def ahp_tables(size):
     return [f"{RES}/tables/{size}/{n}" for n in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv")]
 
 
-def ahp_stage2_ready():
-    """This run's Stage III/evaluation targets are asked for once Stage II says which
-    transfers exist (its beam checkpoint)."""
-    return "get_transfer_sets" in globals() or hasattr(checkpoints, "beam")
-
-
 def get_ahp_final_targets(wildcards):
-    return [p for size in SIZES for p in ahp_tables(size)] if ahp_stage2_ready() else []
+    return [p for size in SIZES for p in ahp_tables(size)]
 
 
 def eval_outputs(folder):
@@ -218,8 +203,7 @@ def run_fidelity_outputs(size):
 def get_eval_final_targets(wildcards):
     out = [p for table in config["paper"]["tables"] for p in eval_outputs(f"results/{table}/eval")]
     out += [f"{EVAL_REF_COMPARE}.png", f"results/{EVAL_REF}/eval/tree_ari.json"]
-    if ahp_stage2_ready():
-        out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}") + run_fidelity_outputs(size)]
+    out += [p for size in SIZES for p in eval_outputs(f"{RES}/eval/{size}") + run_fidelity_outputs(size)]
     return out
 
 
@@ -240,8 +224,10 @@ def get_bootstrap_inputs(wildcards):
     size = wildcards.size
     out = [f"{RES}/tables/{size}/affinity.csv"]
     for t in AHP_TARGETS:
-        out += [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t, size)]
+        out += [f"{RES}/transfers/{size}/{t}/{s}/losses.parquet" for s in ahp_transfer_sets(t)]
         out.append(f"{RES}/tasks/{t}/losses.parquet")
+        if HIGHER_POSITIONS:
+            out.append(f"{RES}/beam/{size}/{t}.json")
         if TAXO["metric"] == "gain":
             out.append(f"{RES}/baselines/{size}/{t}/scratch/losses.parquet")
     return out
@@ -321,8 +307,6 @@ def get_run_summary_inputs(wildcards):
 
 
 def get_run_taxonomy_targets(wildcards):
-    if not ahp_stage2_ready():
-        return []
     n = len(config["tasks"])
     too_big = sorted({b for b in TAXO["budgets"] + [TAXO["default_budget"]] if b > n})
     if too_big:

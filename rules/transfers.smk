@@ -1,22 +1,27 @@
-# Stage II: transfer functions on cached representations, per transfer-data size.
-# - First order: one job per (size, source) trains that source's transfers to every target in
-#   one process (a Python + torch start costs more than a small transfer), so editing one
-#   task reruns exactly the jobs whose source it is.
+# Stage II: transfer functions on cached representations, per transfer-data size. Every
+# transfer is a declared output of exactly one job:
+# - First order: one job per (size, source) (`transfers_from_<src>`) trains that source's
+#   transfers to every target in one process (a Python + torch start costs more than a small
+#   transfer), so editing one task reruns exactly the jobs whose source it is.
+# - Higher orders: one job per (size, target) (`beam`) ranks the target's first-order sources on
+#   their held-out losses (beam/<size>/<target>.json, so the higher-order sets are chosen
+#   without the images AHP scores) and trains the sets the beam selects. Which rank positions
+#   they combine is known before training (taskonomy.beam: all k-combinations of the top_k
+#   for k <= top_k, then a beam), so their outputs are named by position,
+#   transfers/<size>/<target>/top1+top2/, and the beam file maps positions to source sets
+#   (Stage III reads it). No checkpoint: the whole DAG is known up front.
 # - Every transfer writes per-image losses on the test split (losses.parquet, scored by Stage
-#   III) and on the transfer-split images it did not train on (heldout.parquet).
-# - A checkpoint per (size, target) ranks the first-order sources on their held-out losses, so
-#   the higher-order sets are chosen without the images AHP scores (beam/<size>/<target>.json)
-#   and trains the higher-order transfers the beam selects (all k-combinations of the top_k
-#   sources for k <= top_k, then a beam) in the same process.
-# - `transfer` makes any single transfer file by itself (e.g. one higher-order set again).
+#   III), on the transfer-split images it did not train on (heldout.parquet) and metrics.json.
 # Transfer jobs share the group "transfers" so a cluster profile can bundle them.
 # - Batching means a job reruns when any of its outputs is out of date (adding a task adds an
 #   output to every transfers_from_* job and a source to every beam; editing a task reruns
 #   every beam). With `transfer.reuse` (default) every transfer goes through the result store
 #   under results/<run>/.store/transfers (taskonomy.transfer, keyed by settings, source order,
 #   input hashes, code and torch version): the unchanged transfers of a rerun job are copied
-#   back ("reused <key>" in the log), only the changed ones train. The flag is not a param: it
-#   changes no result, so toggling it reruns nothing. Clean: rm -rf results/<run>/.store
+#   back ("reused <key>" in the log), only the changed ones train; when the ranking changes,
+#   a position's new source set is reused if it was trained before under another position.
+#   The flag is not a param: it changes no result, so toggling it reruns nothing. Clean: rm
+#   -rf results/<run>/.store
 
 
 TRANSFER_STORE = (f"--store {RES}/.store/transfers" if config["transfer"].get("reuse", True) else "")
@@ -37,6 +42,7 @@ def _first_order_rule(src):
         output:
             losses=[f"{RES}/transfers/{{size}}/{t}/{src}/losses.parquet" for t in targets],
             heldout=[f"{RES}/transfers/{{size}}/{t}/{src}/heldout.parquet" for t in targets],
+            metrics=[f"{RES}/transfers/{{size}}/{t}/{src}/metrics.json" for t in targets],
         log:
             f"logs/transfers_from/{src}/{{size}}.log",
         benchmark:
@@ -65,39 +71,14 @@ for _src in STAGE_TASKS:
     _first_order_rule(_src)
 
 
-rule transfer:
-    input:
-        unpack(get_transfer_inputs),
-    output:
-        losses=f"{RES}/transfers/{{size}}/{{target}}/{{sources}}/losses.parquet",
-        heldout=f"{RES}/transfers/{{size}}/{{target}}/{{sources}}/heldout.parquet",
-    log:
-        "logs/transfer/{size}/{target}/{sources}.log",
-    wildcard_constraints:
-        target=TARGETS_RE,
-        size=SIZES_RE,
-        sources=HIGHER_SOURCE_SET_RE,
-    params:
-        settings=get_transfer_settings,
-        out=get_out_dir,
-    group:
-        "transfers"
-    threads: STAGE_RES["threads"]
-    resources:
-        mem_mb=STAGE_RES["transfer_mem_mb"],
-        runtime=STAGE_RES["transfer_runtime"],
-        gpu=STAGE_RES["gpu"],
-    shell:
-        "{PY} -m taskonomy.transfer --target {wildcards.target} --size {wildcards.size}"
-        " --sources {wildcards.sources} --reps {RES}/reps --targets {RES}/targets --out {params.out}"
-        " --settings '{params.settings}' --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
-
-
-checkpoint beam:
+rule beam:
     input:
         unpack(get_beam_inputs),
     output:
-        f"{RES}/beam/{{size}}/{{target}}.json",
+        beam=f"{RES}/beam/{{size}}/{{target}}.json",
+        losses=[f"{RES}/transfers/{{size}}/{{target}}/{p}/losses.parquet" for p in HIGHER_POSITIONS],
+        heldout=[f"{RES}/transfers/{{size}}/{{target}}/{p}/heldout.parquet" for p in HIGHER_POSITIONS],
+        metrics=[f"{RES}/transfers/{{size}}/{{target}}/{p}/metrics.json" for p in HIGHER_POSITIONS],
     log:
         "logs/beam/{size}/{target}.log",
     benchmark:
@@ -110,18 +91,18 @@ checkpoint beam:
         max_order=config["transfer"]["max_order"],
         top_k=config["transfer"]["top_k"],
         beam_width=config["transfer"]["beam_width"],
-        train_higher=BEAM_TRAIN_FLAGS,
+        train_higher=(f"--train-higher --reps {RES}/reps --targets {RES}/targets" if HIGHER_POSITIONS else ""),
     group:
         "transfers"
     threads: STAGE_RES["threads"]
     resources:
         mem_mb=STAGE_RES["transfer_mem_mb"],
-        runtime=STAGE_RES["transfer_runtime"] * 10,
+        runtime=STAGE_RES["transfer_runtime"] * max(1, len(HIGHER_POSITIONS)),
         gpu=STAGE_RES["gpu"],
     shell:
         "{PY} -m taskonomy.transfer --rank --target {wildcards.target} --size {wildcards.size}"
         " --max-order {params.max_order} --top-k {params.top_k} --beam-width {params.beam_width}"
-        " --inputs {input.first} --out {output} {params.train_higher}"
+        " --inputs {input.first} --out {output.beam} {params.train_higher}"
         " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
         " --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
 

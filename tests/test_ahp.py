@@ -176,10 +176,12 @@ def fake_stage2_tree(work, size="16k", targets=("normal", "reshading", "depth_zb
         write_losses(res / "baselines" / t / "average" / "losses.parquet", np.arange(n), rng.normal(size=n) + 1)
         first = [s for s in tasks if s != t]
         pair = "+".join(sorted(first[:2]))
-        for s in first + [pair]:
+        # higher orders live in folders named by rank position; the beam file names them
+        for s in first + ["top1+top2"]:
             write_losses(res / "transfers" / size / t / s / "losses.parquet", np.arange(n), rng.normal(size=n))
         beam = {"target": t, "size": size, "ranked": first, "losses": {s: 0.0 for s in first},
-                "sets": {"2": [pair]}, "max_order": 2, "top_k": 2, "beam_width": 1}
+                "sets": {"2": [pair]}, "positions": {"top1+top2": pair},
+                "max_order": 2, "top_k": 2, "beam_width": 1}
         (res / "beam" / size).mkdir(parents=True, exist_ok=True)
         (res / "beam" / size / f"{t}.json").write_text(json.dumps(beam))
     return res
@@ -230,7 +232,7 @@ def test_rules_build_tables_and_recompute_only_changed_target(tmp_path):
     # change one transfer of one target: only that target's tournament (and the gather) rerun
     # (Snakemake 9 compares content when an input is newer, so the losses really change)
     time.sleep(1)
-    changed = res / "transfers" / "16k" / "reshading" / "depth_zbuffer+normal" / "losses.parquet"
+    changed = res / "transfers" / "16k" / "reshading" / "top1+top2" / "losses.parquet"
     write_losses(changed, np.arange(40), np.linspace(0, 1, 40))
     plan = snakemake(tmp_path, "-n", *tables)
     assert plan.count("rule ahp_target") == 1 and "target=reshading" in plan

@@ -5,6 +5,8 @@ baseline (the readout of the frozen random encoder) on held-out images, that a s
 transfer came out of the beam, that a rerun has nothing to do, and that editing one task's
 training settings invalidates that task's network and what reads it, and nothing else.
 """
+import csv
+import io
 import json
 
 import numpy as np
@@ -50,10 +52,39 @@ def test_stage2_reps_transfers_and_beam(smoke_run):
         assert beam["target"] == t and "random" in beam["ranked"] and t not in beam["ranked"]
         second = beam["sets"]["2"]
         assert len(second) == 1 and second[0].count("+") == 1
-        df = pd.read_parquet(res / "transfers" / "small" / t / second[0] / "losses.parquet")
+        # the transfer's folder is named by the rank positions it combines (top1+top2)
+        assert beam["positions"] == {"top1+top2": second[0]}
+        df = pd.read_parquet(res / "transfers" / "small" / t / "top1+top2" / "losses.parquet")
         assert len(df) and np.isfinite(df["loss"]).all()
         assert set(beam["higher_losses"]) == set(second)
         assert beam["higher_losses"][second[0]] == pytest.approx(df["loss"].mean())
+        metrics = json.loads((res / "transfers" / "small" / t / "top1+top2" / "metrics.json").read_text())
+        assert metrics["sources"] == second[0] and metrics["order"] == 2
+
+
+@pytest.mark.slow
+def test_every_transfer_was_written_by_a_declared_job(smoke_run):
+    """Issue 13: every transfers/**/losses.parquet is the declared output of the job that wrote
+    it, with Snakemake's metadata record of that job (`--summary` names the rule; the log
+    and shell command come from the record)."""
+    work, res = smoke_run
+    out = snakemake(work, "stages_1_2", "--detailed-summary")
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout[out.stdout.index("output_file\t"):]
+    rows = {r["output_file"]: r for r in csv.DictReader(io.StringIO(text), delimiter="\t")}
+    made = sorted(p.relative_to(work).as_posix() for p in (res / "transfers").rglob("losses.parquet"))
+    higher = [p for p in made if "+" in p.split("/")[-2]]
+    assert made and higher
+    for p in made:
+        row = rows.get(p)
+        assert row is not None, f"{p} is no declared output of any job"
+        first = "+" not in p.split("/")[-2]
+        source, target = p.split("/")[-2], p.split("/")[-3]
+        assert row["rule"] == (f"transfers_from_{source}" if first else "beam"), (p, row["rule"])
+        log = f"logs/transfers_from/{source}/small.log" if first else f"logs/beam/small/{target}.log"
+        assert row["log-file(s)"] == log, (p, row)             # from the metadata record
+        assert "taskonomy.transfer" in row["shellcmd"] and row["input-file(s)"] != "-", (p, row)
+        assert row["plan"] == "no update", (p, row)
 
 
 @pytest.mark.slow

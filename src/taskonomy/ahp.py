@@ -13,7 +13,7 @@ Run by hand or from rules/ahp.smk:
 
     python -m taskonomy.ahp target normal --self results/r/tasks/normal/losses.parquet \
         --pixels results/r/baselines/normal/scratch/losses.parquet \
-        --transfers results/r/transfers/normal/*/losses.parquet \
+        --transfers results/r/transfers/normal/*/losses.parquet --beam results/r/beam/normal.json \
         --npz results/r/tournaments/normal.npz --csv results/r/ahp/normal.csv
     python -m taskonomy.ahp gather --ahp results/r/ahp/*.csv --out-dir results/r
 """
@@ -31,6 +31,7 @@ import numpy as np
 
 from taskonomy import lineage
 from taskonomy.io import atomic_path, write_text
+from taskonomy.beam import is_position_name, read_positions
 from taskonomy.tasks import parse_source_set
 
 CLIP = (0.001, 0.999)
@@ -160,16 +161,25 @@ def align(named: dict[str, "pd.Series"], paths: dict[str, Path]) -> tuple[np.nda
     return np.stack([named[n].to_numpy() for n in names]), images
 
 
-def source_name_of(path: str | Path) -> str:
-    """transfers/<target>/<srcset>/losses.parquet -> <srcset>."""
-    return Path(path).parent.name
+def source_name_of(path: str | Path, positions: dict[str, str] | None = None) -> str:
+    """transfers/<target>/<srcset>/losses.parquet -> <srcset>. A higher-order transfer's
+    folder is named by rank positions (``top1+top2``, taskonomy.beam): ``positions`` (the
+    target's beam file's) gives its source set."""
+    name = Path(path).parent.name
+    if positions and name in positions:
+        return positions[name]
+    if is_position_name(name):
+        raise AHPError(f"{path}: a higher-order transfer named by rank positions; give the "
+                       "target's beam file (beam/<size>/<target>.json) to name its source set")
+    return name
 
 
 def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path: str | Path,
-                   pixels_path: str | Path | None = None) -> TargetResult:
+                   pixels_path: str | Path | None = None,
+                   positions: dict[str, str] | None = None) -> TargetResult:
     paths: dict[str, Path] = {}
     for p in transfer_paths:
-        name = source_name_of(p)
+        name = source_name_of(p, positions)
         if name in paths:
             raise AHPError(f"source set {name!r} given twice: {paths[name]} and {p}")
         if name in ("self", "pixels"):
@@ -271,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("target")
     t.add_argument("--transfers", nargs="+", required=True,
                    help="transfers/<target>/<srcset>/losses.parquet files (incl. random)")
+    t.add_argument("--beam", help="beam/<size>/<target>.json: names the source sets of the "
+                   "higher-order transfers (folders named by rank positions, top1+top2)")
     t.add_argument("--self", dest="self_", required=True, help="tasks/<target>/losses.parquet")
     t.add_argument("--pixels", help="baselines/<target>/scratch/losses.parquet (for Gain)")
     t.add_argument("--npz", required=True, help="output tournaments/<target>.npz")
@@ -282,11 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = lineage.now()
         if a.cmd == "target":
-            res = compute_target(a.target, a.transfers, a.self_, a.pixels)
+            positions = read_positions(a.beam) if a.beam else None
+            res = compute_target(a.target, a.transfers, a.self_, a.pixels, positions)
             written = write_target(res, a.npz, a.csv)
             for p in written:
                 print(f"wrote {p}")
-            lineage.record(written, [*a.transfers, a.self_, *([a.pixels] if a.pixels else [])],
+            lineage.record(written, [*a.transfers, a.self_, *([a.pixels] if a.pixels else []),
+                                     *([a.beam] if a.beam else [])],
                            params={"target": a.target, "clip": CLIP}, started=started)
             best = np.argsort(-res.affinity)[:5]
             print(f"{a.target}: {len(res.sources)} sources x {res.n_images} images; top: " +

@@ -16,18 +16,21 @@ then writes per-image losses on the test split (``losses.parquet``, what Stage I
 on the transfer split's images it did not train on (``heldout.parquet``). Multi-view targets
 gather each view's representation by image index.
 
-``--rank`` (the beam) orders a target's first-order sources by their mean held-out loss, so the
-choice of the higher-order source sets never looks at the test images that the tournaments
-and AHP then score (no selection on the scored images). Where the transfer split has no
-images left over (``n`` >= its size) the held-out files are empty and the beam ranks on the
-test losses beside them, saying so in the beam file (``ranked_on``).
+``--rank`` (the beam, ``taskonomy.beam``) orders a target's first-order sources by their mean
+held-out loss, so the choice of the higher-order source sets never looks at the test images
+that the tournaments and AHP then score (no selection on the scored images). Where the
+transfer split has no images left over (``n`` >= its size) the held-out files are empty and
+the beam ranks on the test losses beside them, saying so in the beam file (``ranked_on``).
+With ``--train-higher`` it trains the higher-order transfers it selects, each into the folder
+named by its rank positions (``<out-root>/<target>/top1+top2/``, the outputs the workflow
+declares); the beam file maps each position name to its source set (``positions``).
 
 Result store (``--store DIR``, config ``transfer.reuse``): a transfer's result depends only on
 its resolved settings, its source order, the bytes of the representation / target caches it
 reads and the code and torch version that train it. ``run_transfer`` hashes these into a key;
 if ``DIR/<key[:2]>/<key>/`` exists it copies the stored files into the output folder and logs
 ``reused <key>`` instead of training, else it trains and stores the result. Batched jobs
-(every transfer of one source; a target's beam) are rerun by Snakemake whenever any of their
+(every transfer of one source; a target's beam and higher orders) are rerun by Snakemake whenever any of their
 outputs is out of date, so the store is what keeps the unchanged transfers in them from being
 retrained. Entries are complete directories renamed into place (a killed job leaves only a
 ``.*.tmp`` folder; two writers of one key: the first rename wins). Clean with
@@ -38,7 +41,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import itertools
 import json
 import math
 import os
@@ -51,20 +53,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 
 from taskonomy import engine, lineage
+from taskonomy.beam import higher_order_sets, rank_sources  # noqa: F401  (the beam; re-exported)
 from taskonomy.io import write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
 from taskonomy.stagedata import subset_indices
 from taskonomy.tasks import SIAMESE, TASKS, parse_source_set, resolve, source_set_name
 from taskonomy.train import class_weights
-
-# Sources never combined into higher-order transfers: the random-projection baseline.
-NOT_COMBINED = {"random"}
-
 
 def load_reps(reps_dir, sources, split) -> torch.Tensor:
     arrs = []
@@ -315,48 +313,6 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
     return metrics
 
 
-# ---------------------------------------------------------------- beam
-def higher_order_sets(ranked, max_order: int, top_k: int = 5, beam_width: int = 1) -> dict[int, list[str]]:
-    """Source sets of order 2..max_order (the paper's beam search): for k <= top_k all
-    k-combinations of the top_k first-order sources; beyond, ``beam_width`` sets made of the
-    top k-1 sources plus one of the next ``beam_width`` (width 1: the top k sources)."""
-    pool = [s for s in ranked if s not in NOT_COMBINED]
-    sets: dict[int, list[str]] = {}
-    for k in range(2, max_order + 1):
-        if k > len(pool):
-            break
-        if k <= top_k:
-            names = [source_set_name(c) for c in itertools.combinations(pool[:top_k], k)]
-        else:
-            names = [source_set_name(pool[:k - 1] + [extra]) for extra in pool[k - 1:k - 1 + beam_width]]
-        sets[k] = sorted(set(names))
-    return sets
-
-
-def rank_sources(target: str, size: str, inputs, max_order: int, top_k: int, beam_width: int) -> dict:
-    """Rank the first-order sources by mean loss in ``inputs`` (their ``heldout.parquet``: images
-    of the transfer split that no transfer trained on; where those are empty, the
-    ``losses.parquet`` beside them, i.e. the test images)."""
-    losses, on = {}, set()
-    for path in inputs:
-        path = Path(path)
-        src = path.parent.name
-        if "+" in src:
-            continue
-        col = pd.read_parquet(path, columns=["loss"])["loss"]
-        if not len(col) and path.name != "losses.parquet":
-            col = pd.read_parquet(path.with_name("losses.parquet"), columns=["loss"])["loss"]
-            on.add("test (no held-out images)")
-        else:
-            on.add(f"{path.stem} ({len(col)} images)")
-        losses[src] = float(col.mean())
-    ranked = sorted(losses, key=lambda s: (losses[s], s))
-    return {"target": target, "size": size, "ranked": ranked, "losses": losses,
-            "ranked_on": sorted(on),
-            "sets": {str(k): v for k, v in higher_order_sets(ranked, max_order, top_k, beam_width).items()},
-            "max_order": max_order, "top_k": top_k, "beam_width": beam_width}
-
-
 def _settings_for(args, target: str) -> dict:
     """This target's resolved settings: from --settings (one target's dict, or
     {"per_target": {target: dict}} for a batch) or resolved from --config."""
@@ -386,7 +342,8 @@ def main(argv=None) -> int:
                         "(config transfer.reuse; e.g. results/<run>/.store/transfers)")
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
     p.add_argument("--train-higher", action="store_true",
-                   help="(--rank) also train the beam's higher-order transfers under --out-root")
+                   help="(--rank) also train the beam's higher-order transfers into "
+                        "<out-root>/<target>/<rank positions>/ (e.g. top1+top2)")
     p.add_argument("--inputs", nargs="*", default=[],
                    help="(--rank) first-order heldout.parquet (or losses.parquet) files")
     p.add_argument("--max-order", type=int, default=None)
@@ -408,9 +365,9 @@ def main(argv=None) -> int:
                 p.error("--train-higher needs --reps, --targets and --out-root")
             s = _settings_for(args, target)
             res["higher_losses"] = {}
-            for name in (n for names in res["sets"].values() for n in names):
+            for position, name in res["positions"].items():
                 m = run_transfer(s, list(parse_source_set(name)), args.reps, args.targets,
-                                 args.out_root / target / name, args.threads, store=args.store)
+                                 args.out_root / target / position, args.threads, store=args.store)
                 res["higher_losses"][name] = m["test"]["loss"]
         write_json(args.out, res)
         # The beam's own record: it reads the first-order losses; the higher-order transfers it
@@ -418,7 +375,7 @@ def main(argv=None) -> int:
         lineage.record([args.out], args.inputs,
                        params={k: res[k] for k in ("target", "size", "max_order", "top_k", "beam_width")},
                        started=started)
-        print(json.dumps({k: res[k] for k in ("target", "ranked", "sets")}))
+        print(json.dumps({k: res[k] for k in ("target", "ranked", "positions")}))
         return 0
     if not (args.sources and args.reps and args.targets):
         p.error("--sources, --reps and --targets are required (or --rank)")

@@ -16,7 +16,9 @@ recomputed on every resample, and the BIP is solved on every resampled table. Re
 
 Files read (see :func:`results_inputs`): ``<results>/tables/<size>/affinity.csv`` (which
 source sets each target has: the sets Stage III used), per target
-``<results>/transfers/<size>/<target>/<srcset>/losses.parquet`` for every non-``self`` row,
+``<results>/transfers/<size>/<target>/<srcset>/losses.parquet`` for every non-``self`` row
+(a higher-order set in the folder of its rank positions, named by ``<results>/beam/<size>/<target>.json``
+where that exists),
 ``<results>/tasks/<target>/losses.parquet`` (``self``) and, only with ``--metric gain``,
 ``<results>/baselines/<size>/<target>/scratch/losses.parquet`` (``pixels``).
 
@@ -44,6 +46,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from taskonomy import ahp
+from taskonomy.beam import read_positions
 from taskonomy.supervision import bip
 from taskonomy.supervision.tables import Row, Table, TableSet, canonical
 from taskonomy.tasks import TASKS, parse_source_set
@@ -69,11 +72,13 @@ class TargetLosses:
 
 
 def load_target(target: str, transfer_paths: Sequence[str | Path], self_path: str | Path,
-                pixels_path: str | Path | None = None) -> TargetLosses:
-    """Read and align a target's losses exactly as ``ahp.compute_target`` does."""
+                pixels_path: str | Path | None = None,
+                positions: dict[str, str] | None = None) -> TargetLosses:
+    """Read and align a target's losses exactly as ``ahp.compute_target`` does (``positions``:
+    the beam file's names of the higher-order transfer folders)."""
     paths: dict[str, Path] = {}
     for p in transfer_paths:
-        name = ahp.source_name_of(p)
+        name = ahp.source_name_of(p, positions)
         if name in paths:
             raise ahp.AHPError(f"source set {name!r} given twice: {paths[name]} and {p}")
         if name in ("self", "pixels"):
@@ -95,10 +100,13 @@ def load_target(target: str, transfer_paths: Sequence[str | Path], self_path: st
 
 def results_inputs(results: str | Path, size: str, targets: Iterable[str],
                    pixels: bool = False) -> tuple[Path, dict[str, dict]]:
-    """(affinity.csv, {target: {"transfers": [...], "self": path, "pixels": path | None}}).
+    """(affinity.csv, {target: {"transfers": [...], "self": path, "pixels": path | None,
+    "beam": path | None, "positions": {folder: source set}}}).
 
     The source sets of a target are the rows of the run's affinity.csv (what Stage III
-    read), so the bootstrap sees exactly the transfers behind the table.
+    read), so the bootstrap sees exactly the transfers behind the table. A higher-order set
+    lives in the folder of its rank positions (``top1+top2``), which the target's beam file
+    (``beam/<size>/<target>.json``) names.
     """
     results = Path(results)
     table = results / "tables" / size / "affinity.csv"
@@ -113,9 +121,15 @@ def results_inputs(results: str | Path, size: str, targets: Iterable[str],
         if t not in sets:
             raise ahp.AHPError(f"target {t!r} has no transfer rows in {table} "
                                f"(its targets: {', '.join(sorted(sets))})")
-        out[t] = {"transfers": [results / "transfers" / size / t / s / "losses.parquet" for s in sets[t]],
+        # (a tree without beam files, e.g. made by hand, keeps sets in folders of their names)
+        beam = results / "beam" / size / f"{t}.json"
+        positions = read_positions(beam) if beam.is_file() else {}
+        folder = {name: pos for pos, name in positions.items()}
+        out[t] = {"transfers": [results / "transfers" / size / t / folder.get(s, s) / "losses.parquet"
+                                for s in sets[t]],
                   "self": results / "tasks" / t / "losses.parquet",
-                  "pixels": results / "baselines" / size / t / "scratch" / "losses.parquet" if pixels else None}
+                  "pixels": results / "baselines" / size / t / "scratch" / "losses.parquet" if pixels else None,
+                  "beam": beam if positions else None, "positions": positions}
     return table, out
 
 
@@ -123,7 +137,8 @@ def input_files(table: Path, per_target: dict[str, dict]) -> list[Path]:
     """Every file :func:`results_inputs` names (for lineage and for a rule's inputs)."""
     out = [table]
     for d in per_target.values():
-        out += [*d["transfers"], d["self"], *([d["pixels"]] if d["pixels"] else [])]
+        out += [*d["transfers"], d["self"], *([d["pixels"]] if d["pixels"] else []),
+                *([d["beam"]] if d.get("beam") else [])]
     return out
 
 
