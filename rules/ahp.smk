@@ -29,6 +29,8 @@ rule ahp_target:
         f"logs/ahp_target/{RUN}/{{size}}/{{target}}.log",
     benchmark:
         f"benchmarks/ahp_target/{RUN}/{{size}}/{{target}}.tsv"
+    params:
+        code=stage_code("taskonomy.ahp"),
     threads: 1
     resources:
         mem_mb=2000,
@@ -49,6 +51,7 @@ rule ahp_gather:
         quality=f"{RES}/tables/{{size}}/wins_vs_task.csv",
         gain=f"{RES}/tables/{{size}}/wins_vs_pixels.csv",
     params:
+        code=stage_code("taskonomy.ahp"),
         out_dir=f"{RES}/tables/{{size}}",
     wildcard_constraints:
         size="|".join(SIZES),

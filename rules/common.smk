@@ -20,6 +20,19 @@ wildcard_constraints:
     order=r"\d+",
 
 
+# Code is an input: every rule's `code` param hashes the taskonomy modules its command runs
+# (taskonomy.codehash: the module and what it imports, by syntax tree), so editing them
+# reruns that rule's jobs and what depends on them.
+from taskonomy.codehash import stage_code
+
+
+def eval_code(*modules):
+    """`taskonomy evaluate <sub-command>`: the dispatcher, the sub-command's module and the
+    helpers every sub-command uses (tables, targets, figures)."""
+    return stage_code(*modules, "taskonomy.evaluation.figures", "taskonomy.evaluation.policies",
+                      "taskonomy.supervision.tables", via="taskonomy.evaluation.cli")
+
+
 # Each rule file appends a function (wildcards -> list of paths) naming its final targets;
 # `rule all` asks for all of them.
 FINAL_TARGETS = []

@@ -40,6 +40,7 @@ rule consistency_perceptual:
         y=f"rgb|{CONS_DOMAIN_RE}",
         z=CONS_DOMAIN_RE,
     params:
+        code=stage_code("taskonomy.consistency.perceptual"),
         settings=lambda w: as_json(perceptual_settings(config, w.y, w.z)),
         out=get_out_dir,
     threads: STAGE_RES["threads"]
@@ -66,6 +67,7 @@ rule consistency_baseline:
     wildcard_constraints:
         target=CONS_TARGET_RE,
     params:
+        code=stage_code("taskonomy.consistency.train"),
         settings=lambda w: as_json(target_settings(config, w.target, "baseline")),
         out=get_out_dir,
     threads: STAGE_RES["threads"]
@@ -93,6 +95,7 @@ rule consistency_train:
     wildcard_constraints:
         target=CONS_TARGET_RE,
     params:
+        code=stage_code("taskonomy.consistency.train"),
         settings=lambda w: as_json(target_settings(config, w.target, "consistency")),
         out=get_out_dir,
         perceptual_dir=f"{CONS_DIR}/perceptual",
@@ -113,6 +116,7 @@ rule consistency_ood_images:
     log:
         "logs/consistency_ood_images/ood.log",
     params:
+        code=stage_code("taskonomy.consistency.ood"),
         names=" ".join(CONS["ood_images"]),
         out=f"{CONS_DIR}/ood",
     threads: 1
@@ -144,6 +148,7 @@ rule consistency_energy:
     wildcard_constraints:
         target=CONS_TARGET_RE,
     params:
+        code=stage_code("taskonomy.consistency.energy"),
         settings=lambda w: as_json(energy_settings(config, w.target)),
         models=CONS_DIR,
         ood_dir=f"{CONS_DIR}/ood",

@@ -14,6 +14,7 @@ rule synth_data:
     benchmark:
         "benchmarks/synth_data/synth.tsv"
     params:
+        code=stage_code("taskonomy.data.synth", via="taskonomy.data.cli"),
         root=DATA_ROOT,
         buildings=SYNTH["buildings"],
         points=SYNTH["points"],

@@ -29,6 +29,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
             png=report(f"{_dir}/gain_quality.png", category=_cat),
             settings=f"{_dir}/gain_quality.settings.json",
         params:
+            code=eval_code("taskonomy.evaluation.gain_quality"),
             affinities=get_eval_affinities,
             targets=get_eval_targets_arg,
             budgets=" ".join(map(str, EVAL["budgets"])),
@@ -61,6 +62,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
             png=report(f"{_dir}/significance_{{budget}}_{{order}}.png", category=_cat),
             settings=f"{_dir}/significance_{{budget}}_{{order}}.settings.json",
         params:
+            code=eval_code("taskonomy.evaluation.significance"),
             affinities=get_eval_affinities,
             targets=get_eval_targets_arg,
             n_random=EVAL["n_random"],
@@ -92,6 +94,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
             png=report(f"{_dir}/novel.png", category=_cat),
             settings=f"{_dir}/novel.settings.json",
         params:
+            code=eval_code("taskonomy.evaluation.novel"),
             affinities=get_eval_affinities,
             targets=get_eval_targets_arg,
             orders=" ".join(map(str, EVAL["novel_orders"])),
@@ -120,6 +123,8 @@ rule eval_table1_paper:
         settings="results/{table}/eval/table1.settings.json",
     log:
         "logs/eval_table1_paper/{table}.log",
+    params:
+        code=eval_code("taskonomy.evaluation.losses"),
     threads: 1
     resources:
         mem_mb=500,
@@ -137,6 +142,7 @@ rule eval_table1_run:
         png=report(f"{RES}/eval/{{size}}/table1.png", category="Evaluations"),
         settings=f"{RES}/eval/{{size}}/table1.settings.json",
     params:
+        code=eval_code("taskonomy.evaluation.losses"),
         tasks=" ".join(AHP_TARGETS),
     wildcard_constraints:
         size="|".join(SIZES),
@@ -168,6 +174,7 @@ rule eval_compare_paper:
         json=f"{EVAL_REF_COMPARE}.json",
         png=report(f"{EVAL_REF_COMPARE}.png", category="Evaluations on the paper's tables"),
     params:
+        code=stage_code("taskonomy.supervision.compare"),
         budgets=" ".join(map(str, EVAL["budgets"])),
     log:
         f"logs/eval_compare_paper/{EVAL_REF_OTHER}_vs_{EVAL_REF}.log",
@@ -188,6 +195,7 @@ rule eval_compare_run:
         json=f"{RES}/eval/{{size}}/compare.json",
         png=report(f"{RES}/eval/{{size}}/compare.png", category="Evaluations"),
     params:
+        code=stage_code("taskonomy.supervision.compare"),
         affinities=run_affinities,
         budgets=" ".join(map(str, EVAL["budgets"])),
     wildcard_constraints:
@@ -215,6 +223,7 @@ for _i, _dir in enumerate(EVAL_DIRS):
         output:
             f"{_dir}/tree_ari.json",
         params:
+            code=stage_code("taskonomy.supervision.tree"),
             affinities=get_eval_affinities,
         wildcard_constraints:
             size="|".join(SIZES),
@@ -237,6 +246,7 @@ rule eval_bootstrap_run:
         csv=f"{RES}/eval/{{size}}/affinity_ci.csv",
         png=report(f"{RES}/eval/{{size}}/bootstrap.png", category="Evaluations"),
     params:
+        code=eval_code("taskonomy.evaluation.bootstrap"),
         targets=" ".join(AHP_TARGETS),
         budget=TAXO["default_budget"],
         order=TAXO["default_order"],
@@ -323,6 +333,7 @@ if TRANSITIVE:
             source=SOURCES_RE,
             via=TARGETS_RE,
         params:
+            code=stage_code("taskonomy.transfer", via="taskonomy.evaluation.transitive"),
             settings=get_via_transfer_settings,
             rep_dtype=config["transfer"]["rep_dtype"],
             out=get_out_dir,
@@ -356,6 +367,7 @@ if TRANSITIVE:
             via=TARGETS_RE,
             target=TARGETS_RE,
         params:
+            code=stage_code("taskonomy.transfer", via="taskonomy.evaluation.transitive"),
             # the direct s -> t2 transfer's settings: same images, schedule and seed
             settings=get_transfer_settings,
             out=get_out_dir,
@@ -385,6 +397,7 @@ if TRANSITIVE:
         wildcard_constraints:
             size=SIZES_RE,
         params:
+            code=stage_code("taskonomy.evaluation.losses", "taskonomy.ahp", via=("taskonomy.evaluation.transitive", "taskonomy.evaluation.cli")),
             triples=TRANSITIVE_ARG,
         threads: 1
         resources:

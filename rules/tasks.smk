@@ -18,6 +18,7 @@ rule train_task:
     wildcard_constraints:
         task=TRAINED_TASKS_RE,
     params:
+        code=stage_code("taskonomy.train"),
         settings=get_task_settings,
         out=get_out_dir,
     threads: STAGE_RES["threads"]
@@ -37,6 +38,7 @@ rule random_encoder:
     log:
         "logs/random_encoder/random.log",
     params:
+        code=stage_code("taskonomy.train"),
         settings=get_random_settings,
         out=get_out_dir,
     threads: 1
@@ -62,6 +64,7 @@ rule scratch_baseline:
         target=TARGETS_RE,
         size=SIZES_RE,
     params:
+        code=stage_code("taskonomy.train"),
         settings=get_scratch_settings,
         out=get_out_dir,
     threads: STAGE_RES["threads"]
@@ -85,6 +88,7 @@ rule average_baseline:
     wildcard_constraints:
         target=TARGETS_RE,
     params:
+        code=stage_code("taskonomy.baselines"),
         out=get_out_dir,
     threads: 1
     resources:
@@ -106,6 +110,7 @@ rule encode:
     wildcard_constraints:
         source=SOURCES_RE,
     params:
+        code=stage_code("taskonomy.encode"),
         splits=" ".join(STAGE_SPLITS),
         dtype=config["transfer"]["rep_dtype"],
         device=config["device"],
@@ -128,6 +133,7 @@ rule cache_targets:
     wildcard_constraints:
         target=TARGETS_RE,
     params:
+        code=stage_code("taskonomy.encode"),
         splits=" ".join(STAGE_SPLITS),
     threads: 1
     resources:

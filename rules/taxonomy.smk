@@ -36,6 +36,7 @@ rule paper_taxonomy:
         json="results/{table}/taxonomy/{budget}_{order}.json",
         png=report("results/{table}/taxonomy/{budget}_{order}.png", category="Paper tables", subcategory="taxonomies"),
     params:
+        code=stage_code("taskonomy.supervision.cli"),
         metric=PAPER["metric"],
     log:
         "logs/paper_taxonomy/{table}/{budget}_{order}.log",
@@ -56,6 +57,7 @@ rule paper_sweep:
         csv="results/{table}/sweep.csv",
         png=report("results/{table}/sweep.png", category="Paper tables", subcategory="sweep"),
     params:
+        code=stage_code("taskonomy.supervision.sweep"),
         budgets=" ".join(map(str, PAPER["budgets"])),
         orders=" ".join(map(str, PAPER["max_orders"])),
         metric=PAPER["metric"],
@@ -79,6 +81,8 @@ rule paper_tree:
         json="results/{table}/tree.json",
     log:
         "logs/paper_tree/{table}.log",
+    params:
+        code=stage_code("taskonomy.supervision.tree"),
     threads: 1
     resources:
         mem_mb=500,
@@ -95,6 +99,8 @@ rule paper_affinity_plot:
         report("results/{table}/affinity.png", category="Paper tables", subcategory="affinities"),
     log:
         "logs/paper_affinity_plot/{table}.log",
+    params:
+        code=stage_code("taskonomy.supervision.plots"),
     threads: 1
     resources:
         mem_mb=500,
@@ -125,6 +131,7 @@ rule run_taxonomy:
                    subcategory="taxonomies", labels={"size": "{size}", "budget": "{budget}",
                                                      "max order": "{order}"}),
     params:
+        code=stage_code("taskonomy.supervision.cli"),
         affinities=run_affinities,
         query=RUN_QUERY,
         metric=TAXO["metric"],
@@ -150,6 +157,7 @@ rule run_sweep:
         png=report(f"{RUN_TAXO_DIR}/sweep.png", category="Stage IV", subcategory="sweep",
                    labels={"size": "{size}", "figure": "Gain / Quality per budget"}),
     params:
+        code=stage_code("taskonomy.supervision.sweep"),
         affinities=run_affinities,
         query=RUN_QUERY,
         budgets=" ".join(map(str, TAXO["budgets"])),
@@ -179,6 +187,7 @@ rule run_tree:
                    labels={"size": "{size}", "figure": "task similarity tree (Fig. 13)"}),
         json=f"{RUN_TAXO_DIR}/tree.json",
     params:
+        code=stage_code("taskonomy.supervision.tree"),
         affinities=run_affinities,
     wildcard_constraints:
         size="|".join(SIZES),
@@ -200,6 +209,7 @@ rule run_affinity_plot:
         report(f"{RUN_TAXO_DIR}/affinity.png", category="Stage III", subcategory="affinities",
                labels={"size": "{size}", "figure": "first-order affinities (Fig. 7)"}),
     params:
+        code=stage_code("taskonomy.supervision.plots"),
         affinities=run_affinities,
     wildcard_constraints:
         size="|".join(SIZES),
@@ -222,6 +232,7 @@ rule run_summary:
     output:
         f"{RES}/summary.md",
     params:
+        code=stage_code("taskonomy.supervision.summary"),
         run=RUN,
         size=TAXO_SIZE,
         transitive=lambda w, input: f"--transitive {input.transitive}" if input.transitive else "",

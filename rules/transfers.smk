@@ -50,6 +50,7 @@ def _first_order_rule(src):
         wildcard_constraints:
             size=SIZES_RE,
         params:
+            code=stage_code("taskonomy.transfer"),
             settings=first_order_settings(targets),
             source=src,
             targets=" ".join(targets),
@@ -87,6 +88,7 @@ rule beam:
         target=TARGETS_RE,
         size=SIZES_RE,
     params:
+        code=stage_code("taskonomy.transfer"),
         settings=get_transfer_settings,
         max_order=config["transfer"]["max_order"],
         top_k=config["transfer"]["top_k"],

@@ -258,16 +258,16 @@ def transitive_jobs() -> set[str]:
     return out | ({job("eval_transitive", size=SIZE)} if TRIPLES else set())
 
 
-def smk(work: Path, cfg: dict, *args: str, timeout: int = 600) -> str:
+def smk(work: Path, cfg: dict, *args: str, timeout: int = 600, env: dict | None = None) -> str:
     (work / "edit.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     p = subprocess.run([SNAKEMAKE, "--configfile", "edit.yaml", "--cores", "2", *args, *FULL_TARGETS],
-                       cwd=work, capture_output=True, text=True, timeout=timeout)
+                       cwd=work, capture_output=True, text=True, timeout=timeout, env=env)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     return p.stdout + p.stderr
 
 
-def plan(work: Path, cfg: dict) -> set[str]:
-    out = smk(work, cfg, "-n")
+def plan(work: Path, cfg: dict, *args: str, env: dict | None = None) -> set[str]:
+    out = smk(work, cfg, "-n", *args, env=env)
     return set() if "Nothing to be done" in out else dry_jobs(out)
 
 
@@ -431,3 +431,49 @@ def test_full_new_task_runs_its_jobs_and_reuses_every_existing_transfer(full, tm
     assert all((work / RES / f"transfers/{SIZE}/{new}/{s}/losses.parquet").is_file() for s in SMOKE_CFG["tasks"])
     assert all((work / RES / f"transfers/{SIZE}/{t}/{new}/losses.parquet").is_file() for t in targets if t != new)
     assert plan(work, cfg) == set()
+
+
+# ---------------------------------------------------------------- code is an input (issue 13)
+@pytest.fixture
+def code_copy(tmp_path):
+    """(the package's source copied to a temporary folder, the environment that imports it):
+    Snakemake and its jobs then run the copy, which a test may edit."""
+    import taskonomy
+    src = tmp_path / "src"
+    shutil.copytree(Path(taskonomy.__file__).parent, src / "taskonomy",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+    return src / "taskonomy", env
+
+
+def edit_line(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+def test_full_code_edit_of_ahp_reruns_ahp_jobs_and_downstream_only(full, code_copy):
+    pkg, env = code_copy
+    assert plan(full, SMOKE_CFG, env=env) == set()            # the same code elsewhere: nothing
+    ahp = pkg / "ahp.py"
+    # a comment or a reformatted line is not a code change
+    edit_line(ahp, 'CLIP = (0.001, 0.999)', 'CLIP = ( 0.001,  0.999 )  # Laplace smoothing')
+    assert plan(full, SMOKE_CFG, env=env) == set()
+    # a one-line change: every AHP job and what reads their tables; besides them only the two
+    # evaluations that compute win rates with taskonomy.ahp's functions (Table 1, transitive)
+    edit_line(ahp, 'CLIP = ( 0.001,  0.999 )  # Laplace smoothing', 'CLIP = (0.001, 0.998)')
+    targets = [t for t in SMOKE_CFG["tasks"] if t not in SMOKE_CFG["source_only"]]
+    expected = ({job("ahp_target", size=SIZE, target=t) for t in targets} | downstream()
+                | {job("eval_table1_run", size=SIZE)} | ({job("eval_transitive", size=SIZE)} if TRIPLES else set()))
+    assert plan(full, SMOKE_CFG, env=env) == expected
+
+
+def test_full_code_edit_of_the_renderer_reruns_data_and_everything_after_it(full, code_copy):
+    pkg, env = code_copy
+    every = plan(full, SMOKE_CFG, "--forceall", env=env)
+    edit_line(pkg / "data" / "render.py", "import numpy as np\n", "import numpy as np\nEDITED = True\n")
+    # everything but the jobs that read no data: the frozen random encoder and the comparisons
+    # of the paper's own tables
+    independent = {j for j in every if j.startswith(("random_encoder[", "eval_compare_paper[", "eval_tree_ari_paper["))}
+    assert job("synth_data") in every and len(independent) == 3, independent
+    assert plan(full, SMOKE_CFG, env=env) == every - independent

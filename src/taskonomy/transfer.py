@@ -39,7 +39,6 @@ retrained. Entries are complete directories renamed into place (a killed job lea
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import math
@@ -57,6 +56,7 @@ import torch
 
 from taskonomy import engine, lineage
 from taskonomy.beam import higher_order_sets, rank_sources  # noqa: F401  (the beam; re-exported)
+from taskonomy.codehash import stage_code
 from taskonomy.io import write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
@@ -95,11 +95,6 @@ STORE_FORMAT = 1
 STORE_FILES = ("losses.parquet", "heldout.parquet", "metrics.json", "train.jsonl")
 # what a stored entry must have to be reused (older entries without held-out losses are misses)
 STORE_REQUIRED = ("losses.parquet", "heldout.parquet", "metrics.json")
-# the package code that trains and evaluates a transfer: an edit to any of it is a new key
-CODE_FILES = ("transfer.py", "engine.py", "losses.py", "metrics.py", "stagedata.py", "tasks.py",
-              "train.py", "settings.py", "models")
-
-
 def transfer_inputs(settings: dict, sources, reps_dir, targets_dir) -> dict[str, Path]:
     """The files a transfer reads, by role (``reps/<src>/<split>``, ``targets/<t>/<split>``),
     in the order of ``sources``."""
@@ -110,13 +105,11 @@ def transfer_inputs(settings: dict, sources, reps_dir, targets_dir) -> dict[str,
     return out
 
 
-@functools.lru_cache(maxsize=None)
 def code_hash() -> str:
-    """The training code's hash (CODE_FILES), once per process: every store key needs it."""
-    pkg = Path(__file__).resolve().parent
-    return lineage.files_hash(pkg, [f for name in CODE_FILES
-                                    for f in (sorted((pkg / name).rglob("*.py")) if (pkg / name).is_dir()
-                                              else [pkg / name])])
+    """The code that trains and evaluates a transfer (``taskonomy.codehash``): the same hash
+    the workflow's transfer rules carry as their ``code`` param, so a job that reruns because
+    its code changed never reuses a result of the old code."""
+    return stage_code("taskonomy.transfer")
 
 
 def store_key(settings: dict, sources, inputs: dict[str, Path], device: str) -> tuple[str, dict]:
