@@ -1,6 +1,7 @@
 # Taskonomy as a workflow: synthetic data -> Stage I task networks -> Stage II transfers ->
 # Stage III tournaments + AHP -> Stage IV BIP taxonomies -> evaluations and report.
 # Run: `make run` (local), `snakemake --profile slurm` (cluster). See README.md.
+# One rule file per stage; their paths, input functions and params: taskonomy.workflow.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -22,4 +23,4 @@ include: "rules/consistency.smk"
 rule all:
     default_target: True
     input:
-        get_final_targets,
+        wf.final_targets(),

@@ -3,171 +3,156 @@
 # (consistency), and the consistency energy (val statistics, test scatter, real photographs).
 # Settings: the `consistency:` section of config.yaml (taskonomy.consistency.settings).
 # Final targets only when `consistency.enabled` is true.
-from taskonomy.consistency.settings import (PERCEPTUAL_DOMAINS as _CONS_DOMAINS, energy_settings,
-                                            perceptual_settings, section as _cons_section,
-                                            target_settings)
-
-CONS = _cons_section(config)
-CONS_DIR = f"{RES}/consistency"
-CONS_TARGETS = sorted(CONS["targets"])
-_cons_doms = sorted(set(_CONS_DOMAINS) | set(CONS_TARGETS) | {z for zs in CONS["targets"].values() for z in zs})
-CONS_DOMAIN_RE = "|".join(_cons_doms)
-CONS_TARGET_RE = "|".join(CONS_TARGETS) or "^$"
-
-
-def cons_perceptual_models(target):
-    return [f"{CONS_DIR}/perceptual/{target}__{z}/model.pt" for z in CONS["targets"][target]]
-
-
-def cons_direct_models(target):
-    return [f"{CONS_DIR}/perceptual/rgb__{z}/model.pt" for z in CONS["targets"][target]]
-
-
-CONS_OOD = [f"{CONS_DIR}/ood/{n}.png" for n in CONS["ood_images"]]
 
 
 rule consistency_perceptual:
     input:
-        manifest=DATA_MANIFEST,
+        manifest=wf.manifest,
     output:
-        model=f"{CONS_DIR}/perceptual/{{y}}__{{z}}/model.pt",
-        metrics=f"{CONS_DIR}/perceptual/{{y}}__{{z}}/metrics.json",
+        model=f"{wf.cons_dir}/perceptual/{{y}}__{{z}}/model.pt",
+        metrics=f"{wf.cons_dir}/perceptual/{{y}}__{{z}}/metrics.json",
     log:
         "logs/consistency_perceptual/{y}__{z}.log",
     benchmark:
         "benchmarks/consistency_perceptual/{y}__{z}.tsv"
     wildcard_constraints:
-        y=f"rgb|{CONS_DOMAIN_RE}",
-        z=CONS_DOMAIN_RE,
+        y=f"rgb|{wf.patterns['cons_domain']}",
+        z=wf.patterns["cons_domain"],
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["train_mem_mb"],
+        runtime=wf.resources["train_runtime"],
+        gpu=wf.resources["gpu"],
     params:
         code=stage_code("taskonomy.consistency.perceptual"),
-        settings=lambda w: as_json(perceptual_settings(config, w.y, w.z)),
-        out=get_out_dir,
-    threads: STAGE_RES["threads"]
-    resources:
-        mem_mb=STAGE_RES["train_mem_mb"],
-        runtime=STAGE_RES["train_runtime"],
-        gpu=STAGE_RES["gpu"],
+        settings=wf.perceptual_settings,
+        data=wf.data_dir,
+        out=wf.out_dir,
     shell:
-        "{PY} -m taskonomy.consistency.perceptual --y {wildcards.y} --z {wildcards.z} --data {DATA_ROOT}"
+        "python -m taskonomy.consistency.perceptual --y {wildcards.y} --z {wildcards.z} --data {params.data}"
         " --out {params.out} --settings '{params.settings}' --threads {threads} > {log} 2>&1"
 
 
 rule consistency_baseline:
     input:
-        manifest=DATA_MANIFEST,
+        manifest=wf.manifest,
     output:
-        model=f"{CONS_DIR}/{{target}}/baseline/model.pt",
-        metrics=f"{CONS_DIR}/{{target}}/baseline/metrics.json",
-        losses=f"{CONS_DIR}/{{target}}/baseline/losses.parquet",
+        model=f"{wf.cons_dir}/{{target}}/baseline/model.pt",
+        metrics=f"{wf.cons_dir}/{{target}}/baseline/metrics.json",
+        losses=f"{wf.cons_dir}/{{target}}/baseline/losses.parquet",
     log:
         "logs/consistency_baseline/{target}.log",
     benchmark:
         "benchmarks/consistency_baseline/{target}.tsv"
     wildcard_constraints:
-        target=CONS_TARGET_RE,
+        target=wf.patterns["cons_target"],
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["train_mem_mb"],
+        runtime=wf.resources["train_runtime"],
+        gpu=wf.resources["gpu"],
     params:
         code=stage_code("taskonomy.consistency.train"),
-        settings=lambda w: as_json(target_settings(config, w.target, "baseline")),
-        out=get_out_dir,
-    threads: STAGE_RES["threads"]
-    resources:
-        mem_mb=STAGE_RES["train_mem_mb"],
-        runtime=STAGE_RES["train_runtime"],
-        gpu=STAGE_RES["gpu"],
+        settings=wf.cons_baseline_settings,
+        data=wf.data_dir,
+        out=wf.out_dir,
     shell:
-        "{PY} -m taskonomy.consistency.train --target {wildcards.target} --mode baseline"
-        " --data {DATA_ROOT} --out {params.out} --settings '{params.settings}' --threads {threads} > {log} 2>&1"
+        "python -m taskonomy.consistency.train --target {wildcards.target} --mode baseline"
+        " --data {params.data} --out {params.out} --settings '{params.settings}' --threads {threads}"
+        " > {log} 2>&1"
 
 
 rule consistency_train:
     input:
-        manifest=DATA_MANIFEST,
-        perceptual=lambda w: cons_perceptual_models(w.target),
+        manifest=wf.manifest,
+        perceptual=wf.perceptual_models,
     output:
-        model=f"{CONS_DIR}/{{target}}/consistency/model.pt",
-        metrics=f"{CONS_DIR}/{{target}}/consistency/metrics.json",
-        losses=f"{CONS_DIR}/{{target}}/consistency/losses.parquet",
+        model=f"{wf.cons_dir}/{{target}}/consistency/model.pt",
+        metrics=f"{wf.cons_dir}/{{target}}/consistency/metrics.json",
+        losses=f"{wf.cons_dir}/{{target}}/consistency/losses.parquet",
     log:
         "logs/consistency_train/{target}.log",
     benchmark:
         "benchmarks/consistency_train/{target}.tsv"
     wildcard_constraints:
-        target=CONS_TARGET_RE,
+        target=wf.patterns["cons_target"],
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["train_mem_mb"],
+        runtime=wf.resources["train_runtime"],
+        gpu=wf.resources["gpu"],
     params:
         code=stage_code("taskonomy.consistency.train"),
-        settings=lambda w: as_json(target_settings(config, w.target, "consistency")),
-        out=get_out_dir,
-        perceptual_dir=f"{CONS_DIR}/perceptual",
-    threads: STAGE_RES["threads"]
-    resources:
-        mem_mb=STAGE_RES["train_mem_mb"],
-        runtime=STAGE_RES["train_runtime"],
-        gpu=STAGE_RES["gpu"],
+        settings=wf.cons_train_settings,
+        data=wf.data_dir,
+        out=wf.out_dir,
+        perceptual=wf.perceptual_root,
     shell:
-        "{PY} -m taskonomy.consistency.train --target {wildcards.target} --mode consistency"
-        " --data {DATA_ROOT} --perceptual-dir {params.perceptual_dir} --out {params.out}"
+        "python -m taskonomy.consistency.train --target {wildcards.target} --mode consistency"
+        " --data {params.data} --perceptual-dir {params.perceptual} --out {params.out}"
         " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
 
 
 rule consistency_ood_images:
     output:
-        CONS_OOD,
+        wf.cons_ood,
     log:
         "logs/consistency_ood_images/ood.log",
-    params:
-        code=stage_code("taskonomy.consistency.ood"),
-        names=" ".join(CONS["ood_images"]),
-        out=f"{CONS_DIR}/ood",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        code=stage_code("taskonomy.consistency.ood"),
+        names=" ".join(wf.cons["ood_images"]),
+        out=wf.out_dir,
     shell:
-        "{PY} -m taskonomy.consistency.ood --out {params.out} --names {params.names} > {log} 2>&1"
+        "python -m taskonomy.consistency.ood --out {params.out} --names {params.names} > {log} 2>&1"
 
 
 rule consistency_energy:
     input:
-        manifest=DATA_MANIFEST,
-        baseline=f"{CONS_DIR}/{{target}}/baseline/model.pt",
-        consistency=f"{CONS_DIR}/{{target}}/consistency/model.pt",
-        perceptual=lambda w: cons_perceptual_models(w.target),
-        direct=lambda w: cons_direct_models(w.target),
-        ood=CONS_OOD,
+        manifest=wf.manifest,
+        baseline=f"{wf.cons_dir}/{{target}}/baseline/model.pt",
+        consistency=f"{wf.cons_dir}/{{target}}/consistency/model.pt",
+        perceptual=wf.perceptual_models,
+        direct=wf.direct_models,
+        ood=wf.cons_ood,
     output:
-        eval=f"{CONS_DIR}/{{target}}/energy/eval.json",
-        stats=f"{CONS_DIR}/{{target}}/energy/stats.json",
-        test=f"{CONS_DIR}/{{target}}/energy/test.parquet",
-        ood=f"{CONS_DIR}/{{target}}/energy/ood.parquet",
-        plot=f"{CONS_DIR}/{{target}}/energy/energy.png",
+        eval=f"{wf.cons_dir}/{{target}}/energy/eval.json",
+        stats=f"{wf.cons_dir}/{{target}}/energy/stats.json",
+        test=f"{wf.cons_dir}/{{target}}/energy/test.parquet",
+        ood=f"{wf.cons_dir}/{{target}}/energy/ood.parquet",
+        plot=f"{wf.cons_dir}/{{target}}/energy/energy.png",
     log:
         "logs/consistency_energy/{target}.log",
     benchmark:
         "benchmarks/consistency_energy/{target}.tsv"
     wildcard_constraints:
-        target=CONS_TARGET_RE,
+        target=wf.patterns["cons_target"],
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["train_mem_mb"],
+        runtime=wf.resources["transfer_runtime"],
+        gpu=wf.resources["gpu"],
     params:
         code=stage_code("taskonomy.consistency.energy"),
-        settings=lambda w: as_json(energy_settings(config, w.target)),
-        models=CONS_DIR,
-        ood_dir=f"{CONS_DIR}/ood",
-        out=get_out_dir,
-    threads: STAGE_RES["threads"]
-    resources:
-        mem_mb=STAGE_RES["train_mem_mb"],
-        runtime=STAGE_RES["transfer_runtime"],
-        gpu=STAGE_RES["gpu"],
+        settings=wf.energy_settings,
+        data=wf.data_dir,
+        models=wf.models_root,
+        ood_dir=wf.ood_root,
+        out=wf.out_dir,
     shell:
-        "{PY} -m taskonomy.consistency.energy --target {wildcards.target} --data {DATA_ROOT}"
+        "python -m taskonomy.consistency.energy --target {wildcards.target} --data {params.data}"
         " --models {params.models} --ood-dir {params.ood_dir} --out {params.out}"
         " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
-
-
-def get_consistency_targets(wildcards):
-    if not CONS["enabled"]:
-        return []
-    return [f"{CONS_DIR}/{t}/energy/{f}" for t in CONS_TARGETS for f in ("eval.json", "energy.png")]
-
-
-FINAL_TARGETS.append(get_consistency_targets)

@@ -1,120 +1,194 @@
 # Stage II: transfer functions on cached representations, per transfer-data size. Every
-# transfer is a declared output of exactly one job:
-# - First order: one job per (size, source) (`transfers_from_<src>`) trains that source's
+# transfer is the declared output of exactly one job (the whole DAG is known up front):
+# - First order: one job per (size, source), `transfers_from_<source>`, trains that source's
 #   transfers to every target in one process (a Python + torch start costs more than a small
-#   transfer), so editing one task reruns exactly the jobs whose source it is.
-# - Higher orders: one job per (size, target) (`beam`) ranks the target's first-order sources on
-#   their held-out losses (beam/<size>/<target>.json, so the higher-order sets are chosen
+#   transfer), so editing one task reruns exactly the jobs whose source it is. Outputs differ
+#   per source (a task is never its own target), hence one rule per source: the workflow's
+#   only generated rules.
+# - Higher orders: one job per (size, target), `beam`, ranks the target's first-order sources
+#   on their held-out losses (beam/<size>/<target>.json: the higher-order sets are chosen
 #   without the images AHP scores) and trains the sets the beam selects. Which rank positions
 #   they combine is known before training (taskonomy.beam: all k-combinations of the top_k
-#   for k <= top_k, then a beam), so their outputs are named by position,
-#   transfers/<size>/<target>/top1+top2/, and the beam file maps positions to source sets
-#   (Stage III reads it). No checkpoint: the whole DAG is known up front.
+#   for k <= top_k, then a beam), so they are named by position,
+#   transfers/<size>/<target>/top1+top2/, and the beam file maps positions to source sets.
 # - Every transfer writes per-image losses on the test split (losses.parquet, scored by Stage
 #   III), on the transfer-split images it did not train on (heldout.parquet) and metrics.json.
-# Transfer jobs share the group "transfers" so a cluster profile can bundle them.
 # - Batching means a job reruns when any of its outputs is out of date (adding a task adds an
 #   output to every transfers_from_* job and a source to every beam; editing a task reruns
 #   every beam). With `transfer.reuse` (default) every transfer goes through the result store
-#   under results/<run>/.store/transfers (taskonomy.transfer, keyed by settings, source order,
-#   input hashes, code and torch version): the unchanged transfers of a rerun job are copied
-#   back ("reused <key>" in the log), only the changed ones train; when the ranking changes,
-#   a position's new source set is reused if it was trained before under another position.
-#   The flag is not a param: it changes no result, so toggling it reruns nothing. Clean: rm
-#   -rf results/<run>/.store
+#   results/<run>/.store/transfers (taskonomy.transfer, keyed by settings, source order, input
+#   hashes, code and torch version): the unchanged transfers of a rerun job are copied back
+#   ("reused <key>" in its log), only changed ones train; when the ranking changes, a
+#   position's new source set is reused if it was trained before under another position. The
+#   flag is a job resource, not a param: it changes no result, so toggling it reruns nothing.
+# - The transitive chains s -> t1 -> t2 (config evaluation.transitive) train here too; their
+#   check is an evaluation (rules/evaluate.smk).
+# Transfer jobs share the group "transfers" so a cluster profile can bundle them.
 
 
-TRANSFER_STORE = (f"--store {RES}/.store/transfers" if config["transfer"].get("reuse", True) else "")
-
-
-def _first_order_rule(src):
-    """The rule that trains every first-order transfer from ``src``."""
-    targets = [t for t in STAGE_TARGETS if t != src]
-    if not targets:
-        return
+for source in wf.tasks:
+    if not wf.targets_of(source):
+        continue
 
     rule:
         name:
-            f"transfers_from_{src}"
+            f"transfers_from_{source}"
         input:
-            reps=[f"{RES}/reps/{src}/{sp}.npy" for sp in STAGE_SPLITS],
-            targets=[f"{RES}/targets/{t}/{sp}.pt" for t in targets for sp in STAGE_SPLITS],
+            reps=wf.reps(source),
+            labels=[p for t in wf.targets_of(source) for p in wf.labels(t)],
         output:
-            losses=[f"{RES}/transfers/{{size}}/{t}/{src}/losses.parquet" for t in targets],
-            heldout=[f"{RES}/transfers/{{size}}/{t}/{src}/heldout.parquet" for t in targets],
-            metrics=[f"{RES}/transfers/{{size}}/{t}/{src}/metrics.json" for t in targets],
+            losses=wf.first_order_outputs(source, "losses"),
+            heldout=wf.first_order_outputs(source, "heldout"),
+            metrics=wf.first_order_outputs(source, "metrics"),
         log:
-            f"logs/transfers_from/{src}/{{size}}.log",
+            f"logs/transfers_from/{source}/{{size}}.log",
         benchmark:
-            f"benchmarks/transfers_from/{src}/{{size}}.tsv"
-        wildcard_constraints:
-            size=SIZES_RE,
-        params:
-            code=stage_code("taskonomy.transfer"),
-            settings=first_order_settings(targets),
-            source=src,
-            targets=" ".join(targets),
+            f"benchmarks/transfers_from/{source}/{{size}}.tsv"
         group:
             "transfers"
-        threads: STAGE_RES["threads"]
+        conda:
+            ENV
+        threads: wf.resources["threads"]
         resources:
-            mem_mb=STAGE_RES["transfer_mem_mb"],
-            runtime=STAGE_RES["transfer_runtime"] * len(targets),
-            gpu=STAGE_RES["gpu"],
+            mem_mb=wf.resources["transfer_mem_mb"],
+            runtime=wf.resources["transfer_runtime"] * len(wf.targets_of(source)),
+            gpu=wf.resources["gpu"],
+            transfer_reuse=wf.reuse,
+        params:
+            code=stage_code("taskonomy.transfer"),
+            settings=wf.first_order_settings(source),
+            source=source,
+            targets=" ".join(wf.targets_of(source)),
+            reps=wf.reps_root,
+            labels=wf.labels_root,
+            out_root=wf.transfers_root,
+            store=wf.store,
         shell:
-            "{PY} -m taskonomy.transfer --target {params.targets} --size {wildcards.size}"
-            " --sources {params.source} --reps {RES}/reps --targets {RES}/targets"
-            " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
-            " --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
-
-
-for _src in STAGE_TASKS:
-    _first_order_rule(_src)
+            "python -m taskonomy.transfer --target {params.targets} --size {wildcards.size}"
+            " --sources {params.source} --reps {params.reps} --targets {params.labels}"
+            " --out-root {params.out_root} --settings '{params.settings}' --threads {threads}"
+            " --store {params.store} --reuse {resources.transfer_reuse} > {log} 2>&1"
 
 
 rule beam:
     input:
-        unpack(get_beam_inputs),
+        unpack(wf.beam_inputs),
     output:
         beam=f"{RES}/beam/{{size}}/{{target}}.json",
-        losses=[f"{RES}/transfers/{{size}}/{{target}}/{p}/losses.parquet" for p in HIGHER_POSITIONS],
-        heldout=[f"{RES}/transfers/{{size}}/{{target}}/{p}/heldout.parquet" for p in HIGHER_POSITIONS],
-        metrics=[f"{RES}/transfers/{{size}}/{{target}}/{p}/metrics.json" for p in HIGHER_POSITIONS],
+        losses=wf.higher_outputs("losses"),
+        heldout=wf.higher_outputs("heldout"),
+        metrics=wf.higher_outputs("metrics"),
     log:
         "logs/beam/{size}/{target}.log",
     benchmark:
         "benchmarks/beam/{size}/{target}.tsv"
     wildcard_constraints:
-        target=TARGETS_RE,
-        size=SIZES_RE,
-    params:
-        code=stage_code("taskonomy.transfer"),
-        settings=get_transfer_settings,
-        max_order=config["transfer"]["max_order"],
-        top_k=config["transfer"]["top_k"],
-        beam_width=config["transfer"]["beam_width"],
-        train_higher=(f"--train-higher --reps {RES}/reps --targets {RES}/targets" if HIGHER_POSITIONS else ""),
+        target=wf.patterns["target"],
     group:
         "transfers"
-    threads: STAGE_RES["threads"]
+    conda:
+        ENV
+    threads: wf.resources["threads"]
     resources:
-        mem_mb=STAGE_RES["transfer_mem_mb"],
-        runtime=STAGE_RES["transfer_runtime"] * max(1, len(HIGHER_POSITIONS)),
-        gpu=STAGE_RES["gpu"],
+        mem_mb=wf.resources["transfer_mem_mb"],
+        runtime=wf.resources["transfer_runtime"] * max(1, len(wf.positions)),
+        gpu=wf.resources["gpu"],
+        transfer_reuse=wf.reuse,
+    params:
+        code=stage_code("taskonomy.transfer"),
+        settings=wf.transfer_settings,
+        max_order=wf.transfer["max_order"],
+        top_k=wf.transfer["top_k"],
+        beam_width=wf.transfer["beam_width"],
+        higher=wf.higher_flags,
+        store=wf.store,
     shell:
-        "{PY} -m taskonomy.transfer --rank --target {wildcards.target} --size {wildcards.size}"
+        "python -m taskonomy.transfer --rank --target {wildcards.target} --size {wildcards.size}"
         " --max-order {params.max_order} --top-k {params.top_k} --beam-width {params.beam_width}"
-        " --inputs {input.first} --out {output.beam} {params.train_higher}"
-        " --out-root {RES}/transfers/{wildcards.size} --settings '{params.settings}'"
-        " --threads {threads} {TRANSFER_STORE} > {log} 2>&1"
+        " --inputs {input.heldout} --out {output.beam} {params.higher} --settings '{params.settings}'"
+        " --threads {threads} --store {params.store} --reuse {resources.transfer_reuse} > {log} 2>&1"
+
+
+rule transitive_reps:
+    input:
+        reps=wf.reps("{source}"),
+        labels=wf.labels("{via}"),
+        first=f"{RES}/transfers/{{size}}/{{via}}/{{source}}/losses.parquet",
+    output:
+        reps=wf.chained_reps(),
+        readout=f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/readout.pt",
+        info=f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/readout.json",
+    log:
+        "logs/transitive_reps/{size}/{source}/{via}.log",
+    benchmark:
+        "benchmarks/transitive_reps/{size}/{source}/{via}.tsv"
+    wildcard_constraints:
+        source=wf.patterns["source"],
+        via=wf.patterns["target"],
+    group:
+        "transfers"
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["transfer_mem_mb"],
+        runtime=wf.resources["transfer_runtime"] * 2,
+        gpu=wf.resources["gpu"],
+    params:
+        code=stage_code("taskonomy.transfer", via="taskonomy.evaluation.transitive"),
+        settings=wf.via_settings,
+        rep_dtype=wf.transfer["rep_dtype"],
+        reps=wf.reps_root,
+        labels=wf.labels_root,
+        out=wf.out_dir,
+    shell:
+        "python -m taskonomy.evaluation.transitive reps --source {wildcards.source} --via {wildcards.via}"
+        " --size {wildcards.size} --reps {params.reps} --targets {params.labels}"
+        " --first-order {input.first} --out {params.out} --settings '{params.settings}'"
+        " --rep-dtype {params.rep_dtype} --threads {threads} > {log} 2>&1"
+
+
+rule transitive_transfer:
+    input:
+        reps=wf.chained_reps(),
+        labels=wf.labels("{target}"),
+    output:
+        losses=f"{wf.chained_transfer()}/losses.parquet",
+        metrics=f"{wf.chained_transfer()}/metrics.json",
+    log:
+        "logs/transitive_transfer/{size}/{source}/{target}/{via}.log",
+    benchmark:
+        "benchmarks/transitive_transfer/{size}/{source}/{target}/{via}.tsv"
+    wildcard_constraints:
+        source=wf.patterns["source"],
+        via=wf.patterns["target"],
+        target=wf.patterns["target"],
+    group:
+        "transfers"
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["transfer_mem_mb"],
+        runtime=wf.resources["transfer_runtime"],
+        gpu=wf.resources["gpu"],
+    params:
+        code=stage_code("taskonomy.transfer", via="taskonomy.evaluation.transitive"),
+        # the direct s -> t2 transfer's settings: same images, schedule and seed
+        settings=wf.transfer_settings,
+        chained=wf.chained_reps_root,
+        labels=wf.labels_root,
+        out=wf.out_dir,
+    shell:
+        "python -m taskonomy.evaluation.transitive transfer --source {wildcards.source}"
+        " --via {wildcards.via} --target {wildcards.target} --size {wildcards.size}"
+        " --chained-reps {params.chained} --targets {params.labels} --out {params.out}"
+        " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
 
 
 # `snakemake stages_1_2`: everything of Stages I and II (task networks, baselines, all
 # transfers and beams), without the later stages.
 rule stages_1_2:
     input:
-        get_stage1_targets,
-        get_stage2_targets,
-
-
-FINAL_TARGETS.append(get_stage2_targets)
+        wf.stage1_targets(),
+        wf.stage2_targets(),

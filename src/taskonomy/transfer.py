@@ -333,6 +333,8 @@ def main(argv=None) -> int:
     p.add_argument("--store", type=Path, default=None,
                    help="result store: reuse a transfer whose key is there, store new ones "
                         "(config transfer.reuse; e.g. results/<run>/.store/transfers)")
+    p.add_argument("--reuse", type=int, choices=(0, 1), default=1,
+                   help="0: train every transfer, do not use --store (config transfer.reuse: false)")
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
     p.add_argument("--train-higher", action="store_true",
                    help="(--rank) also train the beam's higher-order transfers into "
@@ -343,6 +345,8 @@ def main(argv=None) -> int:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--beam-width", type=int, default=None)
     args = p.parse_args(argv)
+    if not args.reuse:
+        args.store = None
     targets = [resolve(t) for t in args.target]
     if args.rank:
         from taskonomy.settings import TRANSFER_DEFAULTS
