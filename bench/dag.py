@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,12 +38,10 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def copy_workflow(wf: Path) -> Path:
-    """The workflow (Snakefile, config, rules, schemas, profiles) in ``wf``, plus bench.yaml
-    with the paper-scale OVERRIDES: a DAG can be built there without touching the repo."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(ROOT / name, wf / name)
-    for name in ("rules", "schemas", "profiles"):
-        shutil.copytree(ROOT / name, wf / name)
+    """The workflow (taskonomy.workflow.copy_workflow, with config.yaml) in ``wf``, plus
+    bench.yaml with the paper-scale OVERRIDES: a DAG can be built there without touching the repo."""
+    from taskonomy.workflow import copy_workflow as copy
+    copy(ROOT, wf, "config.yaml")
     (wf / "bench.yaml").write_text(yaml.safe_dump(OVERRIDES))
     return wf
 

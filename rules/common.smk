@@ -14,7 +14,16 @@ from taskonomy.workflow import Workflow, eval_code, use_this_python
 
 validate(config, str(SCHEMA_PATH))
 
-wf = Workflow(config)
+# jobs are grouped (rules' `group:`) where groups are configured (the slurm profile) or jobs
+# are submitted to a cluster
+wf = Workflow(
+    config,
+    grouped=bool(
+        workflow.group_settings.overwrite_groups
+        or workflow.group_settings.group_components
+        or not workflow.local_exec
+    ),
+)
 RES = wf.res
 # `python` in a job is the interpreter running Snakemake (or, with
 # --software-deployment-method conda, the one of the job's environment)

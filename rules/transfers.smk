@@ -1,10 +1,12 @@
 # Stage II: transfer functions on cached representations, per transfer-data size. Every
 # transfer is the declared output of exactly one job (the whole DAG is known up front):
-# - First order: one job per (size, source), `transfers_from_<source>`, trains that source's
-#   transfers to every target in one process (a Python + torch start costs more than a small
-#   transfer), so editing one task reruns exactly the jobs whose source it is. Outputs differ
-#   per source (a task is never its own target), hence one rule per source: the workflow's
-#   only generated rules.
+# - First order: one job per (source, size), `transfers_from_<source>_<size>`, trains that
+#   source's transfers to every target in one process (a Python + torch start costs more than
+#   a small transfer), so editing one task reruns exactly the jobs whose source it is. Outputs
+#   differ per source (a task is never its own target), hence generated rules, the workflow's
+#   only ones; one per size too, so their outputs hold no wildcard: Snakemake finds the
+#   producer of a transfer file by its path's constant prefix, and thousands of patterns
+#   sharing "transfers/{size}/" made that the slowest part of the DAG (bench/dag.md).
 # - Higher orders: one job per (size, target), `beam`, ranks the target's first-order sources
 #   on their held-out losses (beam/<size>/<target>.json: the higher-order sets are chosen
 #   without the images AHP scores) and trains the sets the beam selects. Which rank positions
@@ -26,26 +28,24 @@
 # Transfer jobs share the group "transfers" so a cluster profile can bundle them.
 
 
-for source in wf.tasks:
-    if not wf.targets_of(source):
-        continue
+for source, size in wf.first_order_jobs():
 
     rule:
         name:
-            f"transfers_from_{source}"
+            f"transfers_from_{source}_{size}"
         input:
             reps=wf.reps(source),
             labels=[p for t in wf.targets_of(source) for p in wf.labels(t)],
         output:
-            losses=wf.first_order_outputs(source, "losses"),
-            heldout=wf.first_order_outputs(source, "heldout"),
-            metrics=wf.first_order_outputs(source, "metrics"),
+            losses=wf.first_order_outputs(source, size, "losses"),
+            heldout=wf.first_order_outputs(source, size, "heldout"),
+            metrics=wf.first_order_outputs(source, size, "metrics"),
         log:
-            f"logs/transfers_from/{source}/{{size}}.log",
+            f"logs/transfers_from/{source}/{size}.log",
         benchmark:
-            f"benchmarks/transfers_from/{source}/{{size}}.tsv"
+            f"benchmarks/transfers_from/{source}/{size}.tsv"
         group:
-            "transfers"
+            wf.group("transfers")
         conda:
             ENV
         threads: wf.resources["threads"]
@@ -56,15 +56,16 @@ for source in wf.tasks:
             transfer_reuse=wf.reuse,
         params:
             code=stage_code("taskonomy.transfer"),
-            settings=wf.first_order_settings(source),
+            settings=wf.first_order_settings(source, size),
             source=source,
+            size=size,
             targets=" ".join(wf.targets_of(source)),
             reps=wf.reps_root,
             labels=wf.labels_root,
             out_root=wf.transfers_root,
             store=wf.store,
         shell:
-            "python -m taskonomy.transfer --target {params.targets} --size {wildcards.size}"
+            "python -m taskonomy.transfer --target {params.targets} --size {params.size}"
             " --sources {params.source} --reps {params.reps} --targets {params.labels}"
             " --out-root {params.out_root} --settings '{params.settings}' --threads {threads}"
             " --store {params.store} --reuse {resources.transfer_reuse} > {log} 2>&1"
@@ -85,7 +86,7 @@ rule beam:
     wildcard_constraints:
         target=wf.patterns["target"],
     group:
-        "transfers"
+        wf.group("transfers")
     conda:
         ENV
     threads: wf.resources["threads"]
@@ -126,7 +127,7 @@ rule transitive_reps:
         source=wf.patterns["source"],
         via=wf.patterns["target"],
     group:
-        "transfers"
+        wf.group("transfers")
     conda:
         ENV
     threads: wf.resources["threads"]
@@ -164,7 +165,7 @@ rule transitive_transfer:
         via=wf.patterns["target"],
         target=wf.patterns["target"],
     group:
-        "transfers"
+        wf.group("transfers")
     conda:
         ENV
     threads: wf.resources["threads"]

@@ -188,14 +188,9 @@ def fake_stage2_tree(work, size="16k", targets=("normal", "reshading", "depth_zb
 
 
 def snakemake(work, *args):
-    import subprocess
-    import sys
-    # run inside the work folder: with -d, Snakemake resolves targets against the caller's cwd
-    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"),
-           "--configfile", str(work / "config.yaml"), "--cores", "1", *args]
-    if not (REPO / ".venv" / "bin" / "snakemake").exists():
-        cmd[0:1] = [sys.executable, "-m", "snakemake"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
+    # inside the work folder, with its config.yaml (the shared runner, conftest.py)
+    from conftest import snakemake as run
+    r = run(work, *args, config=work / "config.yaml", cores=1, timeout=300, cwd=work)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r.stdout + r.stderr
 

@@ -1,5 +1,5 @@
-"""The code of a workflow stage (taskonomy.codehash): which modules count, and that only a
-change of the syntax tree is a code change. The rerun behaviour itself is tested on the
+"""The code of a workflow stage (taskonomy.codehash): which modules count, and that comment
+lines and blank lines are not code. The rerun behaviour itself is tested on the
 smoke pipeline (tests/test_incremental.py, test_full_code_edit_*)."""
 import pytest
 
@@ -27,11 +27,25 @@ def test_a_dispatcher_counts_with_its_module_level_imports_only():
     assert "taskonomy.ahp" in closure(["taskonomy.evaluation.cli"])
 
 
-def test_only_a_syntax_change_is_a_code_change():
+def test_comment_lines_and_blank_lines_are_not_code():
     src = "def f(x):\n    return x + 1\n"
-    assert source_digest(src) == source_digest("# a comment\ndef f( x ):\n\n    return x+1  # why\n")
+    assert source_digest(src) == source_digest("# a comment\ndef f(x):  \n\n    # why\n    return x + 1\n\n")
     assert source_digest(src) != source_digest("def f(x):\n    return x + 2\n")
     assert source_digest(src) != source_digest('def f(x):\n    """doc"""\n    return x + 1\n')
+    assert source_digest(src) != source_digest("def f(x):\n    return x + 1  # a comment after code\n")
+
+
+def test_imports_are_found_in_every_form():
+    from taskonomy.codehash import imports_of
+    # transfer.py: module-level `from taskonomy import engine, lineage`, function-level
+    # `from taskonomy.models import ...`; data/cli.py: sub-commands' imports in functions only
+    assert {"taskonomy.engine", "taskonomy.models", "taskonomy.beam"} <= set(imports_of("taskonomy.transfer"))
+    assert "taskonomy.models" not in imports_of("taskonomy.transfer", top_level_only=True)
+    assert "taskonomy.data.synth" in imports_of("taskonomy.data.cli")
+    assert "taskonomy.data.synth" not in imports_of("taskonomy.data.cli", top_level_only=True)
+    # relative imports of a package
+    assert "taskonomy.models.registry" in imports_of("taskonomy.models") or \
+        "taskonomy.models.registry" in closure(["taskonomy.models"])
 
 
 def test_stage_code_is_stable_and_names_bad_modules():

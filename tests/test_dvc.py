@@ -14,7 +14,6 @@ Run: .venv/bin/pytest tests/test_dvc.py -q
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SMOKE
+from conftest import SMOKE, tree_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -46,11 +45,6 @@ def run(cmd, cwd, stdout_only=False, venv_on_path=True, **kw):
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=600, **kw)
     assert p.returncode == 0, f"{cmd}: {p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     return p.stdout if stdout_only else p.stdout + p.stderr
-
-
-def tree_hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def copy_tracked(dst: Path) -> None:

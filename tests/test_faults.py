@@ -15,12 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import hashlib
-
 import pytest
 import yaml
 
-from conftest import copy_workdir, snakemake
+from conftest import copy_workdir, copy_workflow, snakemake, tree_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -83,10 +81,7 @@ def _descendants(pid: int) -> list[int]:
 def test_killed_snakemake_job_is_rerun(tmp_path):
     """SIGKILL Snakemake and its job while the job runs: the output is absent (or complete and
     marked incomplete by Snakemake); the next run redoes exactly that job and succeeds."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(ROOT / name, tmp_path / name)
-    for name in ("rules", "schemas", "profiles"):
-        shutil.copytree(ROOT / name, tmp_path / name)
+    copy_workflow(tmp_path, "config.yaml")
     cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
     cfg["tasks"], cfg["source_only"] = ["normal", "reshading", "random"], ["random"]
     cfg["evaluation"]["transitive"] = []              # the default triples name other tasks
@@ -133,9 +128,7 @@ def test_killed_snakemake_job_is_rerun(tmp_path):
     assert "Nothing to be done" in done.stdout + done.stderr
 
 
-def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+_hashes = tree_hashes
 
 
 @pytest.mark.slow

@@ -23,28 +23,24 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+import conftest
 from conftest import SMOKE, copy_workdir
 from taskonomy.beam import is_position_name, read_positions
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 PAPER_RULES = ["paper_taxonomy", "paper_sweep", "paper_tree", "paper_affinity_plot"]
 
 pytestmark = pytest.mark.slow
 
 
-def copy_workflow(dst: Path) -> None:
-    for name in ("Snakefile", "config.yaml", "README.md"):
-        shutil.copy2(ROOT / name, dst / name)
-    for name in ("rules", "schemas", "profiles"):
-        shutil.copytree(ROOT / name, dst / name)
+def copy_workflow(dst: Path) -> Path:
+    """The workflow with the repo's config.yaml and README.md (a file no rule reads)."""
+    return conftest.copy_workflow(dst, "config.yaml", "README.md")
 
 
 def edit_config(wf: Path, **paper) -> None:
@@ -63,11 +59,15 @@ def targets(wf: Path) -> list[str]:
     return out
 
 
-def snakemake(wf: Path, *args: str) -> str:
-    p = subprocess.run([SNAKEMAKE, "--cores", "2", *args, *targets(wf)], cwd=wf,
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+def run_copy(wf: Path, *args: str, config=None, timeout=300, env=None) -> str:
+    """Snakemake on the copied workflow in ``wf`` (its own config.yaml, plus ``config``)."""
+    p = conftest.snakemake(wf, *args, snakefile=wf / "Snakefile", config=config, timeout=timeout, cwd=wf, env=env)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     return p.stdout + p.stderr
+
+
+def snakemake(wf: Path, *args: str) -> str:
+    return run_copy(wf, *args, *targets(wf))
 
 
 def planned(wf: Path) -> tuple[dict[str, int], str]:
@@ -155,10 +155,7 @@ STAGE1_TARGETS = ["results/inc/tasks/normal/model.pt", "results/inc/tasks/class_
 
 
 def stage1(wf: Path, *args: str) -> str:
-    p = subprocess.run([SNAKEMAKE, "--cores", "2", *args, *STAGE1_TARGETS, "--configfile", "inc.yaml"],
-                       cwd=wf, capture_output=True, text=True, timeout=400)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return p.stdout + p.stderr
+    return run_copy(wf, *args, *STAGE1_TARGETS, config=wf / "inc.yaml", timeout=400)
 
 
 def stage1_planned(wf: Path, **edits) -> dict[str, int]:
@@ -260,10 +257,7 @@ def transitive_jobs() -> set[str]:
 
 def smk(work: Path, cfg: dict, *args: str, timeout: int = 600, env: dict | None = None) -> str:
     (work / "edit.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    p = subprocess.run([SNAKEMAKE, "--configfile", "edit.yaml", "--cores", "2", *args, *FULL_TARGETS],
-                       cwd=work, capture_output=True, text=True, timeout=timeout, env=env)
-    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
-    return p.stdout + p.stderr
+    return run_copy(work, *args, *FULL_TARGETS, config=work / "edit.yaml", timeout=timeout, env=env)
 
 
 def plan(work: Path, cfg: dict, *args: str, env: dict | None = None) -> set[str]:
@@ -337,7 +331,7 @@ def test_full_evaluation_setting_reruns_only_evaluations(full):
 def test_full_transfer_setting_reruns_stage2_and_downstream_not_networks(full):
     cfg = edited(transfer__epochs=SMOKE_CFG["transfer"]["epochs"] + 1)
     targets = [t for t in SMOKE_CFG["tasks"] if t not in SMOKE_CFG["source_only"]]
-    expected = ({job(f"transfers_from_{s}", size=SIZE) for s in SMOKE_CFG["tasks"]}
+    expected = ({job(f"transfers_from_{s}_{SIZE}") for s in SMOKE_CFG["tasks"]}
                 | {job("beam", size=SIZE, target=t) for t in targets}
                 | {job("scratch_baseline", size=SIZE, target=t) for t in targets}
                 | {job("ahp_target", size=SIZE, target=t) for t in targets}
@@ -355,7 +349,7 @@ def test_full_task_override_reruns_its_network_and_dependents_only(full, tmp_pat
     # "self"); no other network, reps, target cache or baseline; the transitive triple's chain
     # (fixated_pose -> normal -> room_layout) reads normal's labels, not its network
     expected = ({job("train_task", task=task), job("encode", source=task),
-                 job(f"transfers_from_{task}", size=SIZE), job("eval_table1_run", size=SIZE)}
+                 job(f"transfers_from_{task}_{SIZE}"), job("eval_table1_run", size=SIZE)}
                 | {job("beam", size=SIZE, target=t) for t in targets if t != task}
                 | {job("ahp_target", size=SIZE, target=t) for t in targets} | downstream())
     assert plan(work, cfg) == expected
@@ -393,12 +387,12 @@ def test_full_new_task_runs_its_jobs_and_reuses_every_existing_transfer(full, tm
     targets = [t for t in tasks if t not in SMOKE_CFG["source_only"]]
     # the new network, its reps, label cache and baselines; every source's batched first-order
     # job (a new target each) and the new source's; every beam (a new source each); every AHP
-    # vector; the transitive chain reruns because transfers_from_fixated_pose rewrites (reuses)
+    # vector; the transitive chain reruns because transfers_from_fixated_pose_<size> rewrites (reuses)
     # its first-order file; no other network, reps, label cache or average baseline
     expected = ({job("train_task", task=new), job("encode", source=new), job("cache_targets", target=new),
                  job("average_baseline", target=new), job("scratch_baseline", size=SIZE, target=new),
                  job("eval_table1_run", size=SIZE)}
-                | {job(f"transfers_from_{s}", size=SIZE) for s in tasks}
+                | {job(f"transfers_from_{s}_{SIZE}") for s in tasks}
                 | {job("beam", size=SIZE, target=t) for t in targets}
                 | {job("ahp_target", size=SIZE, target=t) for t in targets} | downstream() | transitive_jobs())
     assert plan(work, cfg) == expected
@@ -456,12 +450,12 @@ def test_full_code_edit_of_ahp_reruns_ahp_jobs_and_downstream_only(full, code_co
     pkg, env = code_copy
     assert plan(full, SMOKE_CFG, env=env) == set()            # the same code elsewhere: nothing
     ahp = pkg / "ahp.py"
-    # a comment or a reformatted line is not a code change
-    edit_line(ahp, 'CLIP = (0.001, 0.999)', 'CLIP = ( 0.001,  0.999 )  # Laplace smoothing')
+    # a comment line or a blank line is not a code change
+    edit_line(ahp, 'CLIP = (0.001, 0.999)\n', '# Laplace smoothing\n\nCLIP = (0.001, 0.999)\n')
     assert plan(full, SMOKE_CFG, env=env) == set()
     # a one-line change: every AHP job and what reads their tables; besides them only the two
     # evaluations that compute win rates with taskonomy.ahp's functions (Table 1, transitive)
-    edit_line(ahp, 'CLIP = ( 0.001,  0.999 )  # Laplace smoothing', 'CLIP = (0.001, 0.998)')
+    edit_line(ahp, 'CLIP = (0.001, 0.999)\n', 'CLIP = (0.001, 0.998)\n')
     targets = [t for t in SMOKE_CFG["tasks"] if t not in SMOKE_CFG["source_only"]]
     expected = ({job("ahp_target", size=SIZE, target=t) for t in targets} | downstream()
                 | {job("eval_table1_run", size=SIZE)} | ({job("eval_transitive", size=SIZE)} if TRIPLES else set()))

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+import conftest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -46,9 +48,7 @@ CPU_RULES = {"synth_data", "encode", "cache_targets", "ahp_target", "ahp_gather"
 def copy_workflow(dst: Path) -> None:
     """The workflow files (no results, no .snakemake; the package is installed). No config.yaml:
     the smoke config stands alone as in the other smoke tests (the schema fills defaults)."""
-    shutil.copy2(ROOT / "Snakefile", dst / "Snakefile")
-    for name in ("rules", "schemas", "profiles"):
-        shutil.copytree(ROOT / name, dst / name)
+    conftest.copy_workflow(dst)
     os.symlink("profiles/slurm", dst / "slurm")
 
 

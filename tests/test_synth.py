@@ -1,5 +1,4 @@
 """The synthetic generator: determinism, layout, manifest, scene classes."""
-import hashlib
 import json
 
 import numpy as np
@@ -10,10 +9,10 @@ from taskonomy.data.scene import ROOMS, build_scene
 from taskonomy.data.synth import SynthSettings, splits, synthesize
 from taskonomy.tasks import SCENE_CLASSES, SEMANTIC_CLASSES
 
+from conftest import tree_hashes
 
-def _hashes(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+
+_hashes = tree_hashes
 
 
 def test_same_arguments_give_byte_identical_files_with_any_worker_count(tmp_path):

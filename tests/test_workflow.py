@@ -35,12 +35,16 @@ def test_targets_sizes_and_positions(wf):
     assert wf.positions == ["top1+top2"]
     assert wf.transfer_folders("normal") == ["room_layout", "fixated_pose", "random", "top1+top2"]
     assert wf.targets_of("normal") == ["room_layout", "fixated_pose"] and wf.targets_of("random") == wf.transfer_targets
-    # every transfer, every order, is a final target: the DAG is static
-    final = set(wf.final_targets())
+    # every transfer, every order, is a target of Stages I-II and an input of Stage III: the
+    # DAG is static
+    stage2 = set(wf.stage2_targets())
     for t in wf.transfer_targets:
-        assert set(wf.transfer_losses("small", t)) <= final
-        assert f"results/smoke/beam/small/{t}.json" in final
+        assert set(wf.transfer_losses("small", t)) <= stage2
+        assert set(wf.transfer_losses("small", t)) == set(wf.ahp_inputs(type("W", (), {"target": t, "size": "small"}))["transfers"])
+        assert f"results/smoke/beam/small/{t}.json" in stage2
+    final = set(wf.final_targets())
     assert "results/smoke/summary.md" in final and "data/synth/manifest.json" in final
+    assert set(wf.ahp_targets()) <= final
 
 
 def test_paper_scale_positions_and_budget_checks():
@@ -62,7 +66,7 @@ def test_package_data_is_a_param_not_a_path(wf):
 
 
 def rule_blocks() -> dict[str, str]:
-    """rule name (transfers_from_{source} for the generated ones) -> its text."""
+    """rule name (transfers_from_{source}_{size} for the generated ones) -> its text."""
     out = {}
     for f in sorted((ROOT / "rules").glob("*.smk")) + [ROOT / "Snakefile"]:
         text = f.read_text()
@@ -75,7 +79,7 @@ def rule_blocks() -> dict[str, str]:
 
 def test_every_rule_runs_its_module_in_the_env_with_its_code_as_param():
     blocks = rule_blocks()
-    assert {"train_task", "beam", "ahp_target", "run_summary", "eval_transitive", "transfers_from_{source}"} <= set(blocks)
+    assert {"train_task", "beam", "ahp_target", "run_summary", "eval_transitive", "transfers_from_{source}_{size}"} <= set(blocks)
     for name, text in blocks.items():
         if name in ("all", "stages_1_2"):                 # no job of their own
             continue

@@ -10,23 +10,25 @@ What counts as a stage's code: the source of the module its command runs and of 
 function-level import counts too), with the ``__init__.py`` of every package on the way.
 A sub-command dispatcher (``taskonomy.evaluation.cli``, ``taskonomy.data.cli``) is passed as
 ``via``: its own source and its module-level imports count, its sub-commands' imports do not;
-the rule names its sub-command's modules. Each file counts by its syntax tree, so comments,
-blank lines and formatting are not code changes; anything else (a statement, a constant, a
-docstring) is. Not code: ``taskonomy.lineage`` (provenance records) and this module; the
-libraries the package depends on are pinned (pyproject.toml, envs/) and not hashed.
+the rule names its sub-command's modules. A file counts by its text without comment lines,
+blank lines and trailing spaces: editing a comment on its own line or the spacing between
+statements is not a code change; any other edit (code, a docstring, a comment after code)
+is. Not code: ``taskonomy.lineage`` (provenance records) and this module; the libraries the
+package depends on are pinned (pyproject.toml, envs/) and not hashed.
 
     python -m taskonomy.codehash taskonomy.ahp                # the modules and their hash
     python -m taskonomy.codehash taskonomy.evaluation.gain_quality --via taskonomy.evaluation.cli
 
-Reads files, imports nothing of what it hashes (no torch): the workflow calls it while
-building the DAG; results are cached per process.
+Reads files with regular expressions, imports and parses nothing of what it hashes (no
+torch): the workflow calls it while building the DAG (about 10 ms for every stage); results
+are cached per process.
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import functools
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -49,8 +51,8 @@ def module_file(name: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _parsed(name: str) -> ast.Module:
-    return ast.parse(module_file(name).read_text(), filename=str(module_file(name)))
+def _source(name: str) -> str:
+    return module_file(name).read_text()
 
 
 def _parents(name: str) -> list[str]:
@@ -59,26 +61,40 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+# import statements at the start of a line (any indentation; column 0: module level)
+_FROM = re.compile(r"^([ \t]*)from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_IMPORT = re.compile(r"^([ \t]*)import[ \t]+([^\n]*)", re.M)
+
+
+def _names(text: str) -> list[str]:
+    """``a, b as c`` (or a parenthesised list) -> ["a", "b"]."""
+    text = re.sub(r"#[^\n]*", "", text).strip("() \t\n\\")
+    return [n.split()[0] for n in re.split(r"[,\n]", text) if n.strip() and n.split()[0].isidentifier()]
+
+
 @functools.lru_cache(maxsize=None)
 def imports_of(name: str, top_level_only: bool = False) -> tuple[str, ...]:
     """The taskonomy modules ``name`` imports (sorted), at any depth of its code or only in
-    module-level statements."""
-    tree = _parsed(name)
+    module-level statements. Found by pattern, not parsed: an import statement quoted in a
+    docstring counts too (more code, never less)."""
+    text = _source(name)
     is_pkg = module_file(name).name == "__init__.py"
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
     found: set[str] = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:                       # relative: from . import x / from .y import z
-                base = name.split(".") if is_pkg else name.split(".")[:-1]
-                base = base[:len(base) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            found.add(mod)
-            found.update(f"{mod}.{a.name}" for a in node.names)   # from pkg import module
+    for m in _FROM.finditer(text):
+        if top_level_only and m.group(1):
+            continue
+        mod = m.group(2)
+        level = len(mod) - len(mod.lstrip("."))
+        if level:                                # relative: from . import x / from .y import z
+            base = name.split(".") if is_pkg else name.split(".")[:-1]
+            base = base[:len(base) - level + 1]
+            mod = ".".join(base + ([mod[level:]] if mod[level:] else []))
+        found.add(mod)
+        found.update(f"{mod}.{n}" for n in _names(m.group(3)))       # from pkg import module
+    for m in _IMPORT.finditer(text):
+        if not (top_level_only and m.group(1)):
+            found.update(_names(m.group(2).split(" as ")[0] if "," not in m.group(2) else m.group(2)))
+            found.update(n for n in re.findall(r"[\w.]+", m.group(2).split("#")[0]) if n.startswith(PACKAGE))
     return tuple(sorted(m for m in found if module_file(m) is not None))
 
 
@@ -102,15 +118,18 @@ def closure(entries=(), via=()) -> list[str]:
     return sorted(seen - NOT_CODE)
 
 
+_NOT_CODE_LINES = re.compile(r"^[ \t]*(#[^\n]*)?\n", re.M)
+
+
 def source_digest(source: str) -> str:
-    """sha256 of Python source by its syntax tree (no positions): comments, blank lines and
-    formatting do not change it."""
-    return hashlib.sha256(ast.dump(ast.parse(source), annotate_fields=False).encode()).hexdigest()
+    """sha256 of Python source without comment lines, blank lines and trailing spaces."""
+    text = _NOT_CODE_LINES.sub("", re.sub(r"[ \t]+$", "", source.rstrip() + "\n", flags=re.M))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=None)
 def _file_digest(name: str) -> str:
-    return hashlib.sha256(ast.dump(_parsed(name), annotate_fields=False).encode()).hexdigest()
+    return source_digest(_source(name))
 
 
 @functools.lru_cache(maxsize=None)
@@ -122,7 +141,7 @@ def _stage_code(entries: tuple[str, ...], via: tuple[str, ...]) -> str:
 
 
 def stage_code(*entries: str, via: str | tuple[str, ...] = ()) -> str:
-    """16 hex digits: the hash of :func:`closure` (module names and syntax trees)."""
+    """16 hex digits: the hash of :func:`closure` (module names and their code)."""
     via = (via,) if isinstance(via, str) else tuple(via)
     return _stage_code(tuple(sorted(set(entries))), tuple(sorted(set(via))))
 

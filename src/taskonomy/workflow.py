@@ -31,9 +31,26 @@ from taskonomy.codehash import stage_code
 from taskonomy.settings import as_json, scratch_settings, task_settings, transfer_common, transfer_settings
 from taskonomy.tasks import TASKS
 
+# What a runnable copy of the workflow needs besides the installed package and a config
+# (tests and benchmarks copy it; config.yaml and the like are extras).
+WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "profiles", "envs")
 # `taskonomy evaluate <sub-command>`: the dispatcher and the helpers every sub-command uses
 EVAL_CLI = "taskonomy.evaluation.cli"
 EVAL_HELPERS = ("taskonomy.evaluation.figures", "taskonomy.evaluation.policies", "taskonomy.supervision.tables")
+
+
+def copy_workflow(repo: str | os.PathLike, dst: str | os.PathLike, *extra: str) -> Path:
+    """Copy the workflow of the checkout ``repo`` (WORKFLOW_FILES, and ``extra`` files such as
+    config.yaml) into ``dst``; symlinks are copied as the files they point to."""
+    import shutil
+    repo, dst = Path(repo), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in (*WORKFLOW_FILES, *extra):
+        if (repo / name).is_dir():
+            shutil.copytree(repo / name, dst / name)
+        else:
+            shutil.copy2(repo / name, dst / name)
+    return dst
 
 
 def use_this_python() -> None:
@@ -70,8 +87,11 @@ def alternatives(names) -> str:
 class Workflow:
     """One run of the pipeline: ``results/<run>/`` from a validated config."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, grouped: bool = True):
         self.config = config
+        # bundle jobs into group jobs (a cluster: fewer submissions); locally groups only cost
+        # DAG time (bench/dag.md)
+        self.grouped = grouped
         self.run = config["run"]
         self.res = f"results/{self.run}"
         # ---- data
@@ -139,6 +159,10 @@ class Workflow:
                 "cons_target": alternatives(self.cons_targets), "cons_domain": alternatives(self.cons_domains),
                 "table": "paper-16k|paper-1k|paper", "budget": r"\d+", "order": r"\d+"}
 
+    def group(self, name: str) -> str | None:
+        """A rule's group: ``name`` when jobs are grouped, else none."""
+        return name if self.grouped else None
+
     # ------------------------------------------------------------ generic params
     @staticmethod
     def out_dir(wildcards, output) -> str:
@@ -160,7 +184,7 @@ class Workflow:
         return as_json(task_settings(self.config, "random"))
 
     def scratch_settings(self, wildcards) -> str:
-        return as_json(scratch_settings(transfer_settings(self.config, wildcards.target, wildcards.size)))
+        return as_json(scratch_settings(self._transfer_settings(wildcards.target, wildcards.size)))
 
     def reps(self, source: str) -> list[str]:
         """A source's cached representations, one per split Stage II reads."""
@@ -193,30 +217,34 @@ class Workflow:
     def transfer_losses(self, size: str, target: str) -> list[str]:
         return [f"{self.res}/transfers/{size}/{target}/{s}/losses.parquet" for s in self.transfer_folders(target)]
 
-    def first_order_outputs(self, source: str, kind: str) -> list[str]:
-        """``transfers_from_<source>``'s outputs of one kind (losses, heldout, metrics)."""
+    def first_order_jobs(self) -> list[tuple[str, str]]:
+        """(source, size) of every first-order job (rule transfers_from_<source>_<size>)."""
+        return [(s, size) for s in self.tasks if self.targets_of(s) for size in self.sizes]
+
+    def first_order_outputs(self, source: str, size: str, kind: str) -> list[str]:
+        """``transfers_from_<source>_<size>``'s outputs of one kind (losses, heldout, metrics)."""
         ext = "json" if kind == "metrics" else "parquet"
-        return [f"{self.res}/transfers/{{size}}/{t}/{source}/{kind}.{ext}" for t in self.targets_of(source)]
+        return [f"{self.res}/transfers/{size}/{t}/{source}/{kind}.{ext}" for t in self.targets_of(source)]
 
     def higher_outputs(self, kind: str) -> list[str]:
         """The beam job's transfers of one kind, by rank position."""
         ext = "json" if kind == "metrics" else "parquet"
         return [f"{self.res}/transfers/{{size}}/{{target}}/{p}/{kind}.{ext}" for p in self.positions]
 
-    def first_order_settings(self, source: str):
-        """params function of ``transfers_from_<source>``: each target's settings."""
-        targets = self.targets_of(source)
+    @lru_cache(maxsize=None)
+    def _transfer_settings(self, target: str, size: str) -> dict:
+        return transfer_settings(self.config, target, size)
 
-        def settings(wildcards) -> str:
-            return as_json({"per_target": {t: transfer_settings(self.config, t, wildcards.size) for t in targets}})
-        return settings
+    def first_order_settings(self, source: str, size: str) -> str:
+        """The settings param of ``transfers_from_<source>_<size>``: each target's."""
+        return as_json({"per_target": {t: self._transfer_settings(t, size) for t in self.targets_of(source)}})
 
     def transfer_settings(self, wildcards) -> str:
-        return as_json(transfer_settings(self.config, wildcards.target, wildcards.size))
+        return as_json(self._transfer_settings(wildcards.target, wildcards.size))
 
     def via_settings(self, wildcards) -> str:
         """The first-order s -> t1 transfer's settings: the chained reps are its readout's output."""
-        return as_json(transfer_settings(self.config, wildcards.via, wildcards.size))
+        return as_json(self._transfer_settings(wildcards.via, wildcards.size))
 
     def beam_inputs(self, wildcards) -> dict[str, list[str]]:
         """First-order results of the target (held-out losses to rank on, test losses where
@@ -486,7 +514,9 @@ class Workflow:
 
     # ------------------------------------------------------------ everything
     def final_targets(self) -> list[str]:
-        """What a plain `snakemake` builds (rule all), stage by stage."""
-        return (self.data_targets() + self.stage1_targets() + self.stage2_targets() + self.ahp_targets()
+        """What a plain `snakemake` builds (rule all), stage by stage. Stage II's transfers are
+        not listed one by one: Stage III reads every one of them (listing them again costs
+        Snakemake a second of DAG time at paper scale, bench/dag.md); `stages_1_2` lists them."""
+        return (self.data_targets() + self.stage1_targets() + self.ahp_targets()
                 + self.paper_targets() + self.run_taxonomy_targets() + self.eval_targets()
                 + self.consistency_targets())
