@@ -282,10 +282,10 @@ def edited(**changes) -> dict:
 
 
 def transfer_files(work: Path) -> dict[str, bytes]:
-    """Every file of every transfer folder (lineage sidecars left out: they carry times)."""
+    """Every file of every transfer folder (their lineage records, which carry times, live in
+    results/<run>/.lineage/, not here)."""
     base = work / RES / "transfers"
-    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*"))
-            if p.is_file() and not p.name.endswith(".lineage.json")}
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
 
 
 def mtimes(work: Path, sub: str) -> dict[str, int]:

@@ -103,6 +103,11 @@ def test_every_declared_output_has_a_sidecar_with_its_declared_inputs(lineage_ru
     assert man["params"]["buildings"] == CFG["data"]["synth"]["buildings"] and man["seed"] == 0
     task = lineage.load(f"{RES}/tasks/normal/model.pt")
     assert task["params"]["train"]["epochs"] == CFG["train"]["epochs"] and task["seed"] is not None
+    # records live in the mirror trees (results/<run>/.lineage/, <data root>/.lineage/), not
+    # beside the artifacts
+    assert lineage.find(f"{RES}/tasks/normal/model.pt") == lineage.sidecar(f"{RES}/tasks/normal/model.pt")
+    assert not glob.glob(f"{RES}/**/*{lineage.LEGACY_SUFFIX}", recursive=True)
+    assert not glob.glob(f"{CFG['data']['root']}/*{lineage.LEGACY_SUFFIX}")
 
 
 @pytest.mark.slow
@@ -110,7 +115,7 @@ def test_beam_checkpoints_have_sidecars(lineage_run, monkeypatch):
     # no later job declares a beam JSON as input (Snakemake re-evaluates the DAG after a
     # checkpoint), so the detailed summary leaves them out: checked here
     monkeypatch.chdir(lineage_run[0])
-    beams = sorted(b for b in glob.glob(f"{RES}/beam/{SIZE}/*.json") if not b.endswith(lineage.SUFFIX))
+    beams = sorted(glob.glob(f"{RES}/beam/{SIZE}/*.json"))
     assert beams
     for b in beams:
         rec = lineage.load(b)
