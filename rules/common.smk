@@ -209,10 +209,26 @@ EVAL_REF_OTHER = "paper-16k" if EVAL_REF == "paper-1k" else "paper-1k"
 EVAL_REF_COMPARE = f"results/{EVAL_REF}/eval/compare_{EVAL_REF_OTHER}"
 
 
+# Seed replicates of Stage II's first order (rules/evaluate.smk eval_replicate_*): 1..R.
+REPLICATES = list(range(1, EVAL["replicates"] + 1))
+
+
+def replicate_dir(size, r):
+    return f"{RES}/eval/{size}/replicate_{r}"
+
+
 def run_fidelity_outputs(size):
     """This run's agreement with the paper and its stability (eval/<size>/)."""
     out = [f"{RES}/eval/{size}/compare.png"]
+    out += [f"{replicate_dir(size, r)}/compare.png" for r in REPLICATES]
     return out + ([f"{RES}/eval/{size}/bootstrap.png"] if EVAL["bootstrap"] else [])
+
+
+def get_replicate_settings(wildcards):
+    """Params of a replicate job: every target's transfer settings, only the seed replaced."""
+    from taskonomy.evaluation.replicate import replicate_settings
+    return as_json({"per_target": {t: replicate_settings(config, t, wildcards.size, int(wildcards.replicate))
+                                   for t in AHP_TARGETS}})
 
 
 def get_eval_final_targets(wildcards):
@@ -317,6 +333,8 @@ def get_run_summary_inputs(wildcards):
            "reference_tree_ari": f"results/{EVAL_REF}/eval/tree_ari.json"}
     if EVAL["bootstrap"]:
         out["bootstrap"] = f"{ev}/bootstrap.json"
+    if REPLICATES:
+        out["replicate"] = f"{replicate_dir(TAXO_SIZE, 1)}/compare.json"
     return out
 
 

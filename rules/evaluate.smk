@@ -260,6 +260,74 @@ rule eval_bootstrap_run:
         " --out-dir {RES}/eval/{wildcards.size} > {log} 2>&1"
 
 
+# ---- Seed-to-seed agreement (config evaluation.replicates) ---------------------------------
+# Replicate r retrains every first-order transfer of the run (every target x every other task,
+# random included) with the same settings and training images (subset_seed kept) and only the
+# training seed changed, on the same cached reps / labels, in ONE job (no result store); then
+# each target's AHP vector over its first-order transfers and `self`:
+#   eval/<size>/replicate_<r>/transfers/<target>/<source>/   losses.parquet, heldout.parquet,
+#                                                            metrics.json, train.jsonl
+#   eval/<size>/replicate_<r>/affinity.csv                   first order + self, paper schema
+#   eval/<size>/replicate_<r>/compare.{json,png}             `taskonomy compare` against the
+#                                                            run's tables/<size>/affinity.csv
+# Cost of a replicate: one more first-order Stage II (the transfers_from_* jobs), serially.
+
+
+rule eval_replicate_run:
+    input:
+        reps=[f"{RES}/reps/{s}/{sp}.npy" for s in STAGE_TASKS for sp in STAGE_SPLITS],
+        targets=[f"{RES}/targets/{t}/{sp}.pt" for t in AHP_TARGETS for sp in STAGE_SPLITS],
+        own=[f"{RES}/tasks/{t}/losses.parquet" for t in AHP_TARGETS],
+    output:
+        transfers=directory(f"{RES}/eval/{{size}}/replicate_{{replicate}}/transfers"),
+        affinity=f"{RES}/eval/{{size}}/replicate_{{replicate}}/affinity.csv",
+    params:
+        settings=get_replicate_settings,
+        targets=" ".join(AHP_TARGETS),
+        sources=" ".join(STAGE_TASKS),
+    wildcard_constraints:
+        size=SIZES_RE,
+        replicate=r"[1-9]\d*",
+    log:
+        f"logs/eval_replicate_run/{RUN}/{{size}}/{{replicate}}.log",
+    benchmark:
+        f"benchmarks/eval_replicate_run/{RUN}/{{size}}/{{replicate}}.tsv"
+    threads: STAGE_RES["threads"]
+    resources:
+        mem_mb=STAGE_RES["transfer_mem_mb"],
+        runtime=STAGE_RES["transfer_runtime"] * sum(len(first_order_sources(t)) for t in AHP_TARGETS),
+        gpu=STAGE_RES["gpu"],
+    shell:
+        "{PY} -m taskonomy.evaluation.replicate --results {RES} --size {wildcards.size}"
+        " --replicate {wildcards.replicate} --targets {params.targets} --sources {params.sources}"
+        " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
+
+
+rule eval_replicate_compare:
+    input:
+        replicate=f"{RES}/eval/{{size}}/replicate_{{replicate}}/affinity.csv",
+        run=lambda w: ahp_tables(w.size),
+    output:
+        json=f"{RES}/eval/{{size}}/replicate_{{replicate}}/compare.json",
+        png=report(f"{RES}/eval/{{size}}/replicate_{{replicate}}/compare.png", category="Evaluations"),
+    params:
+        affinities=run_affinities,
+        budgets=" ".join(map(str, EVAL["budgets"])),
+    wildcard_constraints:
+        size=SIZES_RE,
+        replicate=r"[1-9]\d*",
+    log:
+        f"logs/eval_replicate_compare/{RUN}/{{size}}/{{replicate}}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{PY} -m taskonomy.supervision.compare {input.replicate} {params.affinities}"
+        " --budgets {params.budgets} --max-order 1 --source-only {EVAL_SOURCE_ONLY}"
+        " --out {output.json} --plot {output.png} > {log} 2>&1"
+
+
 # ---- Transitive transfers (paper Sec. 3.2; config evaluation.transitive) -------------------
 # s -> t1 -> t2 against the direct s -> t2, per transfer size:
 #   transitive/<size>/<s>/reps/<t1>/<split>.npy     the s -> t1 readout's output (s's

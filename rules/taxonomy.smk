@@ -226,6 +226,7 @@ rule run_summary:
         size=TAXO_SIZE,
         transitive=lambda w, input: f"--transitive {input.transitive}" if input.transitive else "",
         bootstrap=lambda w, input: f"--bootstrap {input.bootstrap}" if "bootstrap" in input.keys() else "",
+        replicate=lambda w, input: f"--replicate {input.replicate}" if "replicate" in input.keys() else "",
     log:
         f"logs/run_summary/{RUN}.log",
     threads: 1
@@ -235,7 +236,7 @@ rule run_summary:
     shell:
         "{PY} -m taskonomy.supervision.summary --run {params.run} --size {params.size}"
         " --taxonomy {input.taxonomy} --significance {input.significance}"
-        " --figures {input.png} {input.figures} {params.transitive} {params.bootstrap}"
+        " --figures {input.png} {input.figures} {params.transitive} {params.bootstrap} {params.replicate}"
         " --table1 {input.table1} --compare {input.compare} --reference {input.reference}"
         " --tree-ari {input.tree_ari} --reference-tree-ari {input.reference_tree_ari}"
         " --out {output} > {log} 2>&1"

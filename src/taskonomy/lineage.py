@@ -52,6 +52,8 @@ RESULTS = "results"               # results/<run>/<artifact>: one mirror tree pe
 LEGACY_SUFFIX = ".lineage.json"   # earlier layout: X.lineage.json beside X (still read)
 SUFFIX = LEGACY_SUFFIX            # old name of LEGACY_SUFFIX, kept for callers that filter it
 FORMAT = 1
+# Snakemake's mtime carrier inside a directory() output: not part of the artifact's content
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
 _PKG_DIR = Path(__file__).resolve().parent
 # (path, size, mtime_ns) -> sha256: each file is hashed once per process.
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
@@ -107,15 +109,17 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def content_hash(path: str | os.PathLike) -> str | None:
     """sha256 of a file; of a directory: over its files' relative paths and hashes (lineage
-    records (``.lineage/`` folders, legacy sidecars) and temporary files excluded). None if the
-    path does not exist."""
+    records (``.lineage/`` folders, legacy sidecars), temporary files and Snakemake's
+    ``.snakemake_timestamp`` (it touches one into every ``directory()`` output after the job,
+    i.e. after the job's record) excluded). None if the path does not exist."""
     p = Path(path)
     if p.is_file():
         return file_sha256(p)
     if not p.is_dir():
         return None
     files = sorted(q for q in p.rglob("*") if q.is_file() and not (
-        _is_record(q.relative_to(p)) or q.name.endswith(".tmp") or ".tmp." in q.name))
+        _is_record(q.relative_to(p)) or q.name.endswith(".tmp") or ".tmp." in q.name
+        or q.name == SNAKEMAKE_TIMESTAMP))
     return "dir:" + files_hash(p, files)
 
 
