@@ -357,6 +357,75 @@ rule eval_bootstrap_run:
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 
+# Seed-to-seed agreement (config evaluation.replicates): replicate r retrains every first-order
+# transfer (every target x every other task, random included) with the same settings and
+# training images and only the training seed changed, in ONE job (no result store), then each
+# target's AHP vector over its first-order transfers and `self`:
+#   eval/<size>/replicate_<r>/transfers/<target>/<source>/   losses, held-out losses, metrics
+#   eval/<size>/replicate_<r>/affinity.csv                   first order + self, paper schema
+#   eval/<size>/replicate_<r>/compare.{json,png}             against the run's affinity.csv
+# Cost of a replicate: one more first-order Stage II (the transfers_from_* jobs), serially.
+rule eval_replicate_run:
+    input:
+        unpack(wf.replicate_inputs),
+    output:
+        transfers=directory(f"{RES}/eval/{{size}}/replicate_{{replicate}}/transfers"),
+        affinity=f"{RES}/eval/{{size}}/replicate_{{replicate}}/affinity.csv",
+    log:
+        f"logs/eval_replicate_run/{wf.run}/{{size}}/{{replicate}}.log",
+    benchmark:
+        f"benchmarks/eval_replicate_run/{wf.run}/{{size}}/{{replicate}}.tsv"
+    wildcard_constraints:
+        replicate=r"[1-9]\d*",
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        mem_mb=wf.resources["transfer_mem_mb"],
+        runtime=wf.replicate_runtime,
+        gpu=wf.resources["gpu"],
+    params:
+        code=stage_code("taskonomy.evaluation.replicate"),
+        results=wf.results_dir,
+        settings=wf.replicate_settings,
+        targets=" ".join(wf.transfer_targets),
+        sources=" ".join(wf.tasks),
+    shell:
+        "python -m taskonomy.evaluation.replicate --results {params.results} --size {wildcards.size}"
+        " --replicate {wildcards.replicate} --targets {params.targets} --sources {params.sources}"
+        " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
+
+
+rule eval_replicate_compare:
+    input:
+        unpack(wf.run_tables),
+        replicate=f"{RES}/eval/{{size}}/replicate_{{replicate}}/affinity.csv",
+    output:
+        json=f"{RES}/eval/{{size}}/replicate_{{replicate}}/compare.json",
+        png=report(
+            f"{RES}/eval/{{size}}/replicate_{{replicate}}/compare.png",
+            category="Evaluations",
+        ),
+    log:
+        f"logs/eval_replicate_compare/{wf.run}/{{size}}/{{replicate}}.log",
+    wildcard_constraints:
+        replicate=r"[1-9]\d*",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=stage_code("taskonomy.supervision.compare"),
+        budgets=" ".join(map(str, wf.eval["budgets"])),
+        source_only=wf.source_only,
+    shell:
+        "python -m taskonomy.supervision.compare {input.replicate} {input.affinity}"
+        " --budgets {params.budgets} --max-order 1 --source-only {params.source_only}"
+        " --out {output.json} --plot {output.png} > {log} 2>&1"
+
+
 rule eval_transitive:
     input:
         unpack(wf.transitive_check_inputs),

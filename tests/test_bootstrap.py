@@ -7,7 +7,7 @@ from itertools import combinations
 import numpy as np
 import torch
 
-from taskonomy import ahp
+from taskonomy import ahp, lineage
 from taskonomy.engine import write_losses
 from taskonomy.evaluation import bootstrap
 from taskonomy.evaluation.cli import main as evaluate_main
@@ -173,7 +173,7 @@ def test_cli_end_to_end_and_determinism(tmp_path):
     assert [r.split(",")[:4] for r in rows] == [r.split(",") for r in table[1:]]
     assert "autoencoding+edge_texture" not in (tmp_path / "a" / "affinity_ci.csv").read_text()
     assert (tmp_path / "a" / "bootstrap.png").stat().st_size > 5000
-    side = json.loads((tmp_path / "a" / "bootstrap.json.lineage.json").read_text())
+    side = json.loads(lineage.sidecar(tmp_path / "a" / "bootstrap.json").read_text())
     read = json.dumps(side)
     assert "affinity.csv" in read and "autoencoding+edge_texture/losses.parquet" in read
     lines = bootstrap.summary_lines(tmp_path / "a" / "bootstrap.json")

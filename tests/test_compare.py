@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from taskonomy import lineage
 from taskonomy.cli import main as taskonomy
 from taskonomy.supervision.compare import compare_tables, jaccard
 from taskonomy.supervision.tables import load
@@ -177,7 +178,7 @@ def test_compare_cli_json_and_files(tmp_path, capsys):
     assert doc["median_rho"] > 0.8
     assert [row["budget"] for row in doc["budgets"]] == [2, 6]
     assert all(0 <= row["jaccard"] <= 1 for row in doc["budgets"])
-    assert png.stat().st_size > 0 and (tmp_path / "c.json.lineage.json").is_file()
+    assert png.stat().st_size > 0 and lineage.sidecar(tmp_path / "c.json").is_file()
     # default output: a readable table
     assert taskonomy(["compare", "paper-1k", "paper-16k", "--budgets", "2"]) == 0
     text = capsys.readouterr().out

@@ -208,6 +208,7 @@ RES = "results/smoke"
 SIZE = next(iter(SMOKE_CFG["transfer"]["sizes"]))
 TRIPLES = [tuple(t) for t in SMOKE_CFG.get("evaluation", {}).get("transitive", [])]
 TAX = SMOKE_CFG["taxonomy"]
+REPLICATES = SMOKE_CFG.get("evaluation", {}).get("replicates", 0)
 # this run's Stage III / IV results, evaluations and summary (the consistency stage and the
 # paper tables' rules are left out: they read nothing of Stages I-II's transfers)
 FULL_TARGETS = [f"{RES}/summary.md", *(f"{RES}/eval/{SIZE}/{n}.png" for n in ("gain_quality", "novel", "table1"))]
@@ -236,13 +237,17 @@ def dry_jobs(out: str) -> set[str]:
 
 def downstream() -> set[str]:
     """Stage III gather, Stage IV and evaluations of this run's own tables (with the agreement
-    with the paper and the bootstrap), and the summary."""
+    with the paper and the bootstrap), the seed replicates of the first order (a replicate job
+    reads every task's reps, labels and own losses and carries every target's transfer
+    settings; its comparison reads the run's tables), and the summary."""
     out = {job("ahp_gather", size=SIZE), job("run_sweep", size=SIZE), job("run_tree", size=SIZE),
            job("run_affinity_plot", size=SIZE), job("eval_gain_quality_run", size=SIZE),
            job("eval_novel_run", size=SIZE), job("run_summary"), job("eval_compare_run", size=SIZE),
            job("eval_tree_ari_run", size=SIZE), job("eval_bootstrap_run", size=SIZE),
            job("eval_significance_run", size=SIZE, budget=TAX["default_budget"], order=TAX["default_order"])}
     out |= {job("run_taxonomy", size=SIZE, budget=b, order=k) for b in TAX["budgets"] for k in TAX["max_orders"]}
+    for r in range(1, REPLICATES + 1):
+        out |= {job("eval_replicate_run", size=SIZE, replicate=r), job("eval_replicate_compare", size=SIZE, replicate=r)}
     return out
 
 

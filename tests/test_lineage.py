@@ -1,4 +1,5 @@
-"""Lineage sidecars (taskonomy.lineage) and `taskonomy lineage`: records, tree, staleness."""
+"""Lineage records (taskonomy.lineage) and `taskonomy lineage`: records, where they live (the
+.lineage/ mirror tree, legacy sidecars), tree, staleness."""
 from __future__ import annotations
 
 import hashlib
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +33,7 @@ def chain(tmp_path, monkeypatch):
 
 
 def test_record_contents(chain):
-    rec = json.loads((chain / "a.json.lineage.json").read_text())
+    rec = json.loads((chain / ".lineage" / "a.json.json").read_text())
     assert rec["artifact"] == "a.json" and rec["sha256"] == sha(chain / "a.json")
     assert rec["inputs"] == [{"path": "data.csv", "sha256": sha(chain / "data.csv")}]
     assert rec["params"] == {"p": 1} and rec["seed"] == 3
@@ -41,9 +43,10 @@ def test_record_contents(chain):
     # the package runs from a git checkout here: a commit and a dirty flag are recorded
     assert code["git_commit"] is None or len(code["git_commit"]) == 40
     assert code["git_dirty"] in (True, False, None)
-    # written atomically: no temporary files left beside it
+    # written atomically: no temporary files left beside it; records out of the way in .lineage/
     assert sorted(p.name for p in chain.iterdir()) == [
-        "a.json", "a.json.lineage.json", "b.json", "b.json.lineage.json", "conf.yaml", "data.csv"]
+        ".lineage", "a.json", "b.json", "conf.yaml", "data.csv"]
+    assert sorted(p.name for p in (chain / ".lineage").iterdir()) == ["a.json.json", "b.json.json"]
 
 
 def test_track_failure_records_nothing(tmp_path, monkeypatch):
@@ -70,7 +73,11 @@ def test_directory_hash_ignores_sidecars_and_tracks_content(tmp_path):
     (d / "b").mkdir(parents=True)
     (d / "b" / "x.png").write_bytes(b"abc")
     h1 = lineage.content_hash(d)
-    (d / "b" / "x.png.lineage.json").write_text("{}")
+    (d / "b" / "x.png.lineage.json").write_text("{}")              # a legacy sidecar
+    (d / ".lineage" / "b").mkdir(parents=True)                     # the mirror tree of records
+    (d / ".lineage" / "b" / "x.png.json").write_text("{}")
+    (d / "b" / ".lineage").mkdir()
+    (d / "b" / ".lineage" / "x.png.json").write_text("{}")
     assert lineage.content_hash(d) == h1
     (d / "b" / "x.png").write_bytes(b"abd")
     assert lineage.content_hash(d) != h1 and h1.startswith("dir:")
@@ -229,3 +236,114 @@ def test_reader_leaving_early_is_not_an_error(tmp_path):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err.decode()
     assert b"Traceback" not in err, err.decode()
+
+
+def test_records_live_in_one_mirror_tree_per_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sc = lineage.sidecar
+    assert sc("results/r1/eval/16k/table1.csv") == Path("results/r1/.lineage/eval/16k/table1.csv.json")
+    assert sc("results/r1/tasks/normal") == Path("results/r1/.lineage/tasks/normal.json")  # a folder
+    assert sc("results/r1/summary.md") == Path("results/r1/.lineage/summary.md.json")
+    # outside results/<run>/: .lineage/ in the artifact's own folder
+    assert sc("data/synth/manifest.json") == Path("data/synth/.lineage/manifest.json.json")
+    assert sc("a.json") == Path(".lineage/a.json.json")
+    assert sc("results/r1") == Path("results/.lineage/r1.json")       # the run folder itself
+    # one file however the path is spelled: absolute (stays absolute), ./.., from inside the run
+    assert sc(tmp_path / "results/r1/eval/x.png") == tmp_path / "results/r1/.lineage/eval/x.png.json"
+    assert sc("data/../results/r1/eval/x.png") == Path("results/r1/.lineage/eval/x.png.json")
+    assert sc(tmp_path / "somewhere/results/r2/a/b.pt") == tmp_path / "somewhere/results/r2/.lineage/a/b.pt.json"
+    (tmp_path / "results/r1/eval").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "results/r1")
+    assert sc("eval/x.png") == Path(".lineage/eval/x.png.json")
+    monkeypatch.chdir(tmp_path / "results/r1/eval")
+    assert sc("x.png") == Path("../.lineage/eval/x.png.json")
+
+
+def _run_chain(tmp_path):
+    """data/manifest.json -> results/r/a/x.json -> results/r/eval/y.csv, recorded from tmp_path."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+    (tmp_path / "results/r/a").mkdir(parents=True)
+    (tmp_path / "results/r/eval").mkdir(parents=True)
+    (tmp_path / "results/r/a/x.json").write_text("1")
+    lineage.record(["results/r/a/x.json"], data="data", seed=2)
+    (tmp_path / "results/r/eval/y.csv").write_text("2")
+    lineage.record(["results/r/eval/y.csv"], ["results/r/a/x.json"])
+
+
+def test_results_folders_hold_only_artifacts_and_the_cli_follows_records(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _run_chain(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "results/r/eval").iterdir()) == ["y.csv"]
+    assert sorted(p.name for p in (tmp_path / "results/r").iterdir()) == [".lineage", "a", "eval"]
+    assert (tmp_path / "results/r/.lineage/eval/y.csv.json").is_file()
+    assert (tmp_path / "results/r/.lineage/a/x.json.json").is_file()
+    assert lineage.load("results/r/eval/y.csv")["artifact"] == "results/r/eval/y.csv"
+    assert cli_main(["lineage", "--check", "results/r/eval/y.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "results/r/a/x.json  [" in out and "data/manifest.json" in out and "up to date" in out
+    # from inside the run folder, and by absolute path: the same records
+    monkeypatch.chdir(tmp_path / "results/r")
+    assert lineage.load("eval/y.csv")["artifact"] == "results/r/eval/y.csv"
+    assert cli_main(["lineage", "--check", str(tmp_path / "results/r/eval/y.csv")]) == 0
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/r/a/x.json").write_text("changed")
+    assert cli_main(["lineage", "--check", "results/r/eval/y.csv"]) == 1
+    assert "results/r/a/x.json" in capsys.readouterr().out
+
+
+def _make_legacy(tmp_path):
+    """Move the chain's records back to where earlier versions wrote them (X.lineage.json)."""
+    for art in ("results/r/a/x.json", "results/r/eval/y.csv"):
+        os.replace(lineage.sidecar(art), art + ".lineage.json")
+
+
+def test_legacy_sidecars_are_still_read_then_moved(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _run_chain(tmp_path)
+    _make_legacy(tmp_path)
+    assert lineage.find("results/r/eval/y.csv") == Path("results/r/eval/y.csv.lineage.json")
+    assert lineage.load("results/r/eval/y.csv")["artifact"] == "results/r/eval/y.csv"
+    assert cli_main(["lineage", "--check", "results/r/eval/y.csv"]) == 0
+    assert "results/r/a/x.json  [" in capsys.readouterr().out
+    # legacy sidecars inside a folder artifact do not change its hash
+    assert lineage.content_hash("results/r/eval") == "dir:" + lineage.files_hash(
+        "results/r/eval", ["results/r/eval/y.csv"])
+    # recording an artifact again writes the mirror tree and removes its legacy sidecar
+    lineage.record(["results/r/eval/y.csv"], ["results/r/a/x.json"])
+    assert sorted(p.name for p in (tmp_path / "results/r/eval").iterdir()) == ["y.csv"]
+    assert lineage.find("results/r/eval/y.csv") == Path("results/r/.lineage/eval/y.csv.json")
+    # --migrate moves the rest: the tree still checks out
+    assert cli_main(["lineage", "--migrate", "results/r"]) == 0
+    out = capsys.readouterr().out
+    assert "results/r/a/x.json.lineage.json -> results/r/.lineage/a/x.json.json" in out
+    assert "results/r: 1 record(s) moved" in out
+    assert not list((tmp_path / "results").rglob("*.lineage.json"))
+    assert cli_main(["lineage", "--check", "results/r/eval/y.csv"]) == 0
+    assert cli_main(["lineage", "--migrate", "results/r"]) == 0       # nothing left: a no-op
+    assert "0 record(s) moved" in capsys.readouterr().out
+    assert cli_main(["lineage", "--migrate", "nope"]) == 2
+
+
+def test_migrate_keeps_a_newer_record(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _run_chain(tmp_path)
+    new = lineage.sidecar("results/r/a/x.json").read_text()
+    (tmp_path / "results/r/a/x.json.lineage.json").write_text('{"old": true}')
+    assert lineage.migrate("results/r") == []
+    assert lineage.sidecar("results/r/a/x.json").read_text() == new
+    assert not (tmp_path / "results/r/a/x.json.lineage.json").exists()
+
+
+def test_dataset_index_ignores_the_records_folder(tmp_path):
+    from taskonomy.data.dataset import DatasetIndex
+
+    root = tmp_path / "ds"
+    for d in ("rgb", "normal"):
+        (root / d / "b1").mkdir(parents=True)
+        (root / d / "b1" / f"point_0_view_0_domain_{d}.png").write_bytes(b"")
+    (root / "manifest.json").write_text("{}")
+    (root / ".lineage").mkdir()
+    (root / ".lineage" / "manifest.json.json").write_text("{}")
+    idx = DatasetIndex(root)
+    assert ".lineage" not in idx.domains and {"rgb", "normal"} <= set(idx.domains)

@@ -76,7 +76,9 @@ def test_every_declared_output_has_a_sidecar_with_its_declared_inputs(lineage_ru
         recorded = {i["path"]: i["sha256"] for i in rec["inputs"]}
         for path, digest in recorded.items():
             assert lineage.content_hash(path) == digest, f"{out}: input {path} changed on disk"
-        declared = set(split_files(row["input-file(s)"]))
+        # one spelling for each file: paths relative to the work dir and absolute ones
+        declared = {os.path.abspath(p) for p in split_files(row["input-file(s)"])}
+        recorded = {os.path.abspath(p): d for p, d in recorded.items()}
         if row["rule"].startswith(SUBSET_RULES):
             assert recorded and set(recorded) <= declared, f"{out} (rule {row['rule']}): {sorted(recorded)}"
         else:
@@ -101,13 +103,18 @@ def test_every_declared_output_has_a_sidecar_with_its_declared_inputs(lineage_ru
     assert man["params"]["buildings"] == CFG["data"]["synth"]["buildings"] and man["seed"] == 0
     task = lineage.load(f"{RES}/tasks/normal/model.pt")
     assert task["params"]["train"]["epochs"] == CFG["train"]["epochs"] and task["seed"] is not None
+    # records live in the mirror trees (results/<run>/.lineage/, <data root>/.lineage/), not
+    # beside the artifacts
+    assert lineage.find(f"{RES}/tasks/normal/model.pt") == lineage.sidecar(f"{RES}/tasks/normal/model.pt")
+    assert not glob.glob(f"{RES}/**/*{lineage.LEGACY_SUFFIX}", recursive=True)
+    assert not glob.glob(f"{CFG['data']['root']}/*{lineage.LEGACY_SUFFIX}")
 
 
 @pytest.mark.slow
 def test_beam_files_have_sidecars(lineage_run, monkeypatch):
     # (declared outputs of the beam jobs, so the test above checks them too; kept explicit)
     monkeypatch.chdir(lineage_run[0])
-    beams = sorted(b for b in glob.glob(f"{RES}/beam/{SIZE}/*.json") if not b.endswith(lineage.SUFFIX))
+    beams = sorted(glob.glob(f"{RES}/beam/{SIZE}/*.json"))
     assert beams
     for b in beams:
         rec = lineage.load(b)

@@ -31,3 +31,16 @@ def test_summary_shows_the_agreement_with_the_paper_next_to_the_papers_own():
     assert f"median Spearman rho {run['median_rho']:.2f}" in text
     assert f"agree at rho {ref['median_rho']:.2f}" in text
     assert "best adjusted Rand index" in text and "| normal |" in text
+
+
+def test_summary_has_the_seed_to_seed_line_only_with_a_replicate():
+    # a stand-in for eval/<size>/replicate_1/compare.json: same keys as any `taskonomy compare`
+    rep = compare_tables("paper-1k", "paper-16k", budgets=(4,))
+    pol = bip.solve("paper", budget=4, max_order=1).to_dict()
+    sig = {"settings": {"budget": 4, "max_order": 1, "n_random": 10, "seed": 0}, "scores": {}}
+    text = render("r", "16k", pol, sig, [], replicate=rep)
+    line = ("Seed-to-seed agreement (Stage II retrained with another seed, same images): median rho "
+            f"{rep['median_rho']:.3f} over {rep['n_targets']} targets ({rep['n_rho_above_0_5']} above 0.5)")
+    assert line in text and "eval/16k/replicate_1/compare.png" in text
+    assert text.index("Seed-to-seed") < text.index("recommended policy")
+    assert "Seed-to-seed" not in render("r", "16k", pol, sig, [])

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from conftest import SMOKE, copy_workdir, snakemake
+from taskonomy import lineage
 from taskonomy.evaluation import transitive
 from taskonomy.models import create_model
 from taskonomy.settings import transfer_settings
@@ -97,7 +98,7 @@ def test_check_through_snakemake_on_the_smoke_run(smoke_run, tmp_path):
         assert not np.allclose(chained["loss"], pd.read_parquet(res / f"transfers/{SIZE}/{t2}/{t1}/losses.parquet")["loss"])
         assert row["verdict"] in ("equal", "transitive better", "direct better")
         assert 0 <= row["wilcoxon_p"] <= 1 and 0 <= row["transitive_win_rate"] <= 1
-    assert (res / f"eval/{SIZE}/transitive.json.lineage.json").is_file()
+    assert lineage.sidecar(res / f"eval/{SIZE}/transitive.json").is_file()
     # the chained transfer used the direct one's settings (same images, schedule, seed)
     m = json.loads((res / f"transitive/{SIZE}/{s}/transfers/{t2}/{t1}/metrics.json").read_text())
     d = json.loads((res / f"transfers/{SIZE}/{t2}/{s}/metrics.json").read_text())

@@ -1,9 +1,15 @@
-"""Lineage sidecars: where every artifact came from, and whether it is still up to date.
+"""Lineage records: where every artifact came from, and whether it is still up to date.
 
-Each artifact ``X`` gets ``X.lineage.json`` beside it: its own content hash, its inputs with
-their content hashes, the config subset (params) that made it, the seed, the code version (git
-commit + dirty flag + a hash of the package source), host, command and start/end times. A
-stage CLI records it in one line, after its outputs are written::
+Each artifact ``X`` gets a record (``sidecar(X)``), kept out of the way in one mirror tree:
+``results/<run>/eval/16k/table1.csv`` -> ``results/<run>/.lineage/eval/16k/table1.csv.json``;
+an artifact outside a ``results/<run>/`` folder (e.g. ``data/synth/manifest.json``) ->
+``.lineage/<name>.json`` in its own folder (``data/synth/.lineage/manifest.json.json``).
+Records of earlier versions (``X.lineage.json`` beside ``X``) are still read, and moved into
+the mirror tree by ``taskonomy lineage --migrate DIR`` or when ``X`` is recorded again.
+A record holds the artifact's own content hash, its inputs with their content hashes, the
+config subset (params) that made it, the seed, the code version (git commit + dirty flag + a
+hash of the package source), host, command and start/end times. A stage CLI records it in one
+line, after its outputs are written::
 
     from taskonomy import lineage
     with lineage.track(outputs=[out], inputs=[ckpt], params=settings, seed=seed, data=data_root):
@@ -11,7 +17,7 @@ stage CLI records it in one line, after its outputs are written::
     # or, after the fact:
     lineage.record(outputs=[out], inputs=[...], params=settings, seed=seed, started=started)
 
-``data=root`` records the dataset's manifest (``data_inputs``); the synth job's own sidecar
+``data=root`` records the dataset's manifest (``data_inputs``); the synth job's own record
 carries the hash of the whole dataset, so no other job hashes it.
 
 ``taskonomy lineage PATH`` prints the tree from an artifact back to data, config and code
@@ -19,7 +25,8 @@ carries the hash of the whole dataset, so no other job hashes it.
 changed since it was made (``--check``: exit 1 and a list of what to rerun)::
 
     taskonomy lineage --check results/default/taxonomy/16k/6_5.json
-Sidecars are written atomically and only after the block succeeds, so a killed job leaves
+
+Records are written atomically and only after the block succeeds, so a killed job leaves
 none. Paths are stored as given (relative to the working directory, the repo root in rules).
 """
 from __future__ import annotations
@@ -40,17 +47,51 @@ from typing import Any, Iterable, Iterator
 
 from taskonomy.io import write_json
 
-SUFFIX = ".lineage.json"
+DIRNAME = ".lineage"              # the mirror tree of records: results/<run>/.lineage/
+RESULTS = "results"               # results/<run>/<artifact>: one mirror tree per run folder
+LEGACY_SUFFIX = ".lineage.json"   # earlier layout: X.lineage.json beside X (still read)
+SUFFIX = LEGACY_SUFFIX            # old name of LEGACY_SUFFIX, kept for callers that filter it
 FORMAT = 1
+# Snakemake's mtime carrier inside a directory() output: not part of the artifact's content
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
 _PKG_DIR = Path(__file__).resolve().parent
 # (path, size, mtime_ns) -> sha256: each file is hashed once per process.
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def sidecar(path: str | os.PathLike) -> Path:
-    """The lineage file of an artifact (a file or a directory)."""
+    """The lineage record of an artifact (a file or a directory): for ``results/<run>/<rel>``
+    ``results/<run>/.lineage/<rel>.json`` (the last ``results`` folder of the absolute path
+    with a run folder and something in it), else ``<folder>/.lineage/<name>.json``. The same
+    file however the path is spelled (relative, absolute, ``..``); relative if ``path`` is."""
+    given = os.fspath(path)
+    parts = Path(os.path.abspath(given)).parts
+    run = next((i + 1 for i in range(len(parts) - 3, -1, -1) if parts[i] == RESULTS), None)
+    if run is None:
+        base, rel = parts[:-1], parts[-1:]
+    else:
+        base, rel = parts[:run + 1], parts[run + 1:]
+    rec = Path(*base, DIRNAME, *rel[:-1], rel[-1] + ".json")
+    return rec if os.path.isabs(given) else Path(os.path.relpath(rec))
+
+
+def legacy_sidecar(path: str | os.PathLike) -> Path:
+    """Where earlier versions kept the record: ``X.lineage.json`` beside ``X``."""
     p = Path(path)
-    return p.with_name(p.name + SUFFIX)
+    return p.with_name(p.name + LEGACY_SUFFIX)
+
+
+def find(path: str | os.PathLike) -> Path | None:
+    """The record of an artifact that exists: the mirror tree's, else a legacy sidecar."""
+    for sc in (sidecar(path), legacy_sidecar(path)):
+        if sc.is_file():
+            return sc
+    return None
+
+
+def _is_record(rel: Path) -> bool:
+    """A file of a directory that is lineage bookkeeping (a mirror tree or a legacy sidecar)."""
+    return DIRNAME in rel.parts[:-1] or rel.name.endswith(LEGACY_SUFFIX)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -68,14 +109,17 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def content_hash(path: str | os.PathLike) -> str | None:
     """sha256 of a file; of a directory: over its files' relative paths and hashes (lineage
-    sidecars and temporary files excluded). None if the path does not exist."""
+    records (``.lineage/`` folders, legacy sidecars), temporary files and Snakemake's
+    ``.snakemake_timestamp`` (it touches one into every ``directory()`` output after the job,
+    i.e. after the job's record) excluded). None if the path does not exist."""
     p = Path(path)
     if p.is_file():
         return file_sha256(p)
     if not p.is_dir():
         return None
     files = sorted(q for q in p.rglob("*") if q.is_file() and not (
-        q.name.endswith(SUFFIX) or q.name.endswith(".tmp") or ".tmp." in q.name))
+        _is_record(q.relative_to(p)) or q.name.endswith(".tmp") or ".tmp." in q.name
+        or q.name == SNAKEMAKE_TIMESTAMP))
     return "dir:" + files_hash(p, files)
 
 
@@ -119,7 +163,7 @@ def code_version() -> dict[str, Any]:
 
 def data_inputs(root: str | os.PathLike) -> list[str]:
     """What a job reading the dataset at ``root`` records as its input: the manifest
-    (generator args, splits, counts; the synth job's own sidecar carries the hash of the whole
+    (generator args, splits, counts; the synth job's own record carries the hash of the whole
     dataset, computed once), so no job hashes the dataset again. A dataset without a manifest
     (e.g. the real release) is hashed in full: correct, but slow on a big tree."""
     manifest = Path(root) / "manifest.json"
@@ -133,7 +177,7 @@ def _stage() -> str | None:
 
 
 def now() -> str:
-    """UTC time as recorded in sidecars (``started`` of a ``record`` call made afterwards)."""
+    """UTC time as recorded in lineage records (``started`` of a ``record`` call made afterwards)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -169,7 +213,8 @@ def record(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathL
            params: Any = None, seed: int | None = None, started: str | None = None,
            ended: str | None = None, data: str | os.PathLike | None = None,
            extra: dict | None = None) -> list[Path]:
-    """Write ``<output>.lineage.json`` for every output (which must exist). Returns the paths.
+    """Write the record (``sidecar(output)``) of every output (which must exist); a legacy
+    sidecar beside an output is removed (the new record supersedes it). Returns the paths.
     ``data``: a dataset root the job read (recorded as ``data_inputs(data)``); ``extra``:
     further JSON fields (e.g. the synth job's ``dataset_sha256``)."""
     outputs = [_portable(o) for o in outputs]
@@ -204,8 +249,28 @@ def record(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathL
     for o in outputs:
         rec = dict(base, artifact=o, sha256=content_hash(o))
         write_json(sidecar(o), rec)
+        with contextlib.suppress(FileNotFoundError):
+            legacy_sidecar(o).unlink()
         written.append(sidecar(o))
     return written
+
+
+def migrate(root: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Move every legacy sidecar (``X.lineage.json`` beside ``X``) below ``root`` into the
+    mirror tree (``sidecar(X)``), unless a record is already there (then the legacy one, older,
+    is removed). Returns the (old, new) pairs moved."""
+    moved = []
+    for old in sorted(Path(root).rglob("*" + LEGACY_SUFFIX)):
+        if not old.is_file() or DIRNAME in old.parts:
+            continue
+        new = sidecar(old.with_name(old.name[:-len(LEGACY_SUFFIX)]))
+        if new.is_file():
+            old.unlink()
+            continue
+        new.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(old, new)
+        moved.append((old, new))
+    return moved
 
 
 @contextlib.contextmanager
@@ -229,7 +294,7 @@ def track(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLi
 class Node:
     """One artifact or leaf input in the tree; ``status`` is ok | changed (differs from the
     hash its consumer recorded) | missing | modified (no longer matches its own record) |
-    untracked (no sidecar). ``stale``: this node or anything below it is not ok. ``repeat``:
+    untracked (no record). ``stale``: this node or anything below it is not ok. ``repeat``:
     already expanded elsewhere in the tree (children shared with that occurrence)."""
 
     path: str
@@ -242,8 +307,9 @@ class Node:
 
 
 def load(path: str | os.PathLike) -> dict | None:
-    sc = sidecar(path)
-    if not sc.is_file():
+    """The record of an artifact (mirror tree, else legacy sidecar), None if it has none."""
+    sc = find(path)
+    if sc is None:
         return None
     with open(sc) as f:
         return json.load(f)
@@ -432,7 +498,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-params", action="store_true", help="leave out the params lines")
     ap.add_argument("--verify-data", action="store_true",
                     help="also re-hash the dataset files behind each data manifest (slow on big data)")
+    ap.add_argument("--migrate", action="store_true",
+                    help="PATHs are folders: move the X.lineage.json files of earlier versions "
+                         "below them into the .lineage/ mirror tree")
     args = ap.parse_args(argv)
+    if args.migrate:
+        for p in args.paths:
+            if not os.path.isdir(p):
+                print(f"taskonomy lineage: no such folder: {p}", file=sys.stderr)
+                return 2
+            moved = migrate(p)
+            for old, new in moved:
+                print(f"{old} -> {new}")
+            print(f"{p}: {len(moved)} record(s) moved")
+        return 0
     stale = False
     trees = []
     for p in args.paths:

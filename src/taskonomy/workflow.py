@@ -419,6 +419,8 @@ class Workflow:
                "transitive": [f"{ev}/transitive.json"] if self.triples else []}
         if self.eval["bootstrap"]:
             out["bootstrap"] = f"{ev}/bootstrap.json"
+        if self.replicates:
+            out["replicate"] = f"{self.replicate_dir(size, 1)}/compare.json"
         return out
 
     @staticmethod
@@ -427,6 +429,8 @@ class Workflow:
         out = f"--transitive {' '.join(input.transitive)}" if input.transitive else ""
         if "bootstrap" in input.keys():
             out += f" --bootstrap {input.bootstrap}"
+        if "replicate" in input.keys():
+            out += f" --replicate {input.replicate}"
         return out
 
     # ------------------------------------------------------------ evaluations (rules/evaluate.smk)
@@ -446,6 +450,7 @@ class Workflow:
             ev = f"{self.res}/eval/{size}"
             out += self.eval_outputs(ev) + [f"{ev}/compare.png"]
             out += [f"{ev}/bootstrap.png"] if self.eval["bootstrap"] else []
+            out += [f"{self.replicate_dir(size, r)}/compare.png" for r in self.replicates]
             out += [f"{ev}/transitive.{x}" for x in ("json", "csv", "png")] if self.triples else []
         return out
 
@@ -469,6 +474,34 @@ class Workflow:
             if self.taxo["metric"] == "gain":
                 out.append(f"{self.res}/baselines/{size}/{t}/scratch/losses.parquet")
         return out
+
+    # ------------------------------------------------------------ seed replicates of Stage II
+    @property
+    def replicates(self) -> list[int]:
+        """Replicates 1..R of the first-order transfers (config evaluation.replicates)."""
+        return list(range(1, self.eval.get("replicates", 0) + 1))
+
+    def replicate_dir(self, size: str = "{size}", replicate="{replicate}") -> str:
+        return f"{self.res}/eval/{size}/replicate_{replicate}"
+
+    def replicate_inputs(self, wildcards) -> dict[str, list[str]]:
+        """Every cached representation and label Stage II's first order reads, and every
+        target's own network (``self`` of the replicate's AHP)."""
+        return {"reps": [p for s in self.tasks for p in self.reps(s)],
+                "targets": [p for t in self.transfer_targets for p in self.labels(t)],
+                "own": [f"{self.res}/tasks/{t}/losses.parquet" for t in self.transfer_targets]}
+
+    def replicate_settings(self, wildcards) -> str:
+        """Every target's transfer settings with only the training seed replaced."""
+        from taskonomy.evaluation.replicate import replicate_settings
+        return as_json({"per_target": {t: replicate_settings(self.config, t, wildcards.size, int(wildcards.replicate))
+                                       for t in self.transfer_targets}})
+
+    @property
+    def replicate_runtime(self) -> int:
+        """Minutes of a replicate job: one transfer's runtime per first-order transfer."""
+        n = sum(len(self.first_order_sources(t)) for t in self.transfer_targets)
+        return self.resources["transfer_runtime"] * n
 
     # ------------------------------------------------------------ consistency (rules/consistency.smk)
     def perceptual_settings(self, wildcards) -> str:

@@ -70,7 +70,9 @@ class DatasetIndex:
         if (self.root / "rgb").is_dir():
             self.nesting = "domain/building"
             all_buildings = sorted(p.name for p in (self.root / "rgb").iterdir() if p.is_dir())
-            self.domains = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+            # hidden folders (the lineage records' .lineage/) are never domains
+            self.domains = sorted(p.name for p in self.root.iterdir()
+                                  if p.is_dir() and not p.name.startswith("."))
         else:
             self.nesting = "building/domain"
             all_buildings = sorted(p.name for p in self.root.iterdir() if (p / "rgb").is_dir())

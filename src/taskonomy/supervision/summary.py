@@ -9,7 +9,9 @@ It leads with how far the answer can be trusted: the bootstrap stability of the 
 taxonomy (``--bootstrap``), Table 1 (are the task networks better than the average guess and a
 random representation? ``--table1``), and the agreement with the paper (``--compare`` this run
 against the reference table, ``--reference`` the paper's own 1k-vs-16k agreement, ``--tree-ari``
-/ ``--reference-tree-ari`` the similarity tree against the paper's four groups). Then the
+/ ``--reference-tree-ari`` the similarity tree against the paper's four groups) and, with
+``--replicate``, the seed-to-seed agreement (Stage II's first order retrained with another
+training seed on the same images, compared with the run's own table). Then the
 recommended supervision policy at the configured default budget / max order (which tasks
 to label, and per target its sources, value, Gain and Quality), how it compares with random
 feasible policies of the same budget (Fig. 11's test), and where the figures are. It only
@@ -91,16 +93,28 @@ def agreement_lines(size: str, compare: dict, reference: dict | None, tree: dict
     return lines + [""]
 
 
+def replicate_lines(size: str, replicate: dict) -> list[str]:
+    """The seed-to-seed agreement: `taskonomy compare` of replicate 1's first-order table with
+    the run's (evaluation.replicates)."""
+    return [f"Seed-to-seed agreement (Stage II retrained with another seed, same images): "
+            f"median rho {_num(replicate.get('median_rho'))} over {replicate['n_targets']} targets "
+            f"({replicate['n_rho_above_0_5']} above 0.5); median top-5 overlap "
+            f"{_num(replicate.get('median_top5_overlap'))} (`eval/{size}/replicate_1/compare.png`).", ""]
+
+
 def render(run: str, size: str, taxonomy: dict, significance: dict, figures: list[str],
            transitive: dict | None = None, table1: list[dict] | None = None,
            compare: dict | None = None, reference: dict | None = None, tree: dict | None = None,
-           reference_tree: dict | None = None, bootstrap: dict | None = None) -> str:
+           reference_tree: dict | None = None, bootstrap: dict | None = None,
+           replicate: dict | None = None) -> str:
     q = taxonomy["query"]
     sup = taxonomy["supervised"]
     lines = [f"# Taxonomy of run `{run}` (transfer size {size})", ""]
     if bootstrap:
         from taskonomy.evaluation.bootstrap import summary_lines
         lines += summary_lines(bootstrap) + [""]
+    if replicate:
+        lines += replicate_lines(size, replicate)
     if table1:
         lines += table1_lines(table1)
     if compare:
@@ -156,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tree-ari", help="JSON of `taskonomy tree --ari` on this run's table (optional)")
     p.add_argument("--reference-tree-ari", help="the same on the paper's table (optional)")
     p.add_argument("--bootstrap", help="bootstrap.json of `taskonomy evaluate bootstrap` (optional)")
+    p.add_argument("--replicate", help="compare.json of a seed replicate against this run's table "
+                                       "(eval/<size>/replicate_1/, optional)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     started = lineage.now()
@@ -165,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.significance) as f:
             significance = json.load(f)
         optional = {k: getattr(args, k) for k in ("transitive", "compare", "reference", "tree_ari",
-                                                   "reference_tree_ari", "bootstrap")}
+                                                   "reference_tree_ari", "bootstrap", "replicate")}
         loaded = {}
         for k, path in optional.items():
             if path:
@@ -178,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             table1 = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in df.to_dict("records")]
         text = render(args.run, args.size, taxonomy, significance, args.figures, loaded.get("transitive"),
                       table1, loaded.get("compare"), loaded.get("reference"), loaded.get("tree_ari"),
-                      loaded.get("reference_tree_ari"), loaded.get("bootstrap"))
+                      loaded.get("reference_tree_ari"), loaded.get("bootstrap"), loaded.get("replicate"))
     except (OSError, KeyError, json.JSONDecodeError) as e:
         print(f"summary: error reading {args.taxonomy} / {args.significance}: {e!r}", file=sys.stderr)
         return 2
