@@ -1,12 +1,13 @@
 # `make run`: set up .venv and run the pipeline on the embedded default.
-# `make test`: set up .venv and run the whole test suite.
+# `make test`: set up .venv and run the whole test suite (it includes `make lint`'s checks).
+# `make lint`: snakefmt --check and snakemake --lint of the workflow.
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= 2
 
-.PHONY: setup run test dry report clean
+.PHONY: setup run test lint dry report clean
 setup: $(STAMP)
 
 # torch is installed first and pinned: 2.13.0 resolves to the local CPU wheel, so pip never
@@ -31,6 +32,10 @@ dry: setup
 
 test: setup
 	$(BIN)/python -m pytest --durations=12
+
+lint: setup
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakemake --lint
 
 clean:
 	rm -rf results logs benchmarks .snakemake
