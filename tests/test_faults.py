@@ -223,6 +223,7 @@ def test_store_entries_are_all_or_nothing_and_first_writer_wins(tmp_path):
         out = tmp_path / f"out{i}"
         out.mkdir()
         (out / "losses.parquet").write_bytes(f"losses {i}".encode())
+        (out / "heldout.parquet").write_bytes(f"held-out losses {i}".encode())
         (out / "metrics.json").write_text(json.dumps({"i": i}))
         outs.append(out)
     # a writer killed mid-way leaves a dot-named .tmp folder only: not an entry
@@ -243,7 +244,19 @@ def test_store_entries_are_all_or_nothing_and_first_writer_wins(tmp_path):
     (dst / "checkpoint.pt").write_bytes(b"stale")
     assert store_get(store, key, dst)
     assert (dst / "losses.parquet").read_bytes() == (winner / "losses.parquet").read_bytes()
+    assert (dst / "heldout.parquet").read_bytes() == (winner / "heldout.parquet").read_bytes()
     assert not (dst / "checkpoint.pt").exists()
     # an entry whose key.json names another key is not used
     (entry / "key.json").write_text(json.dumps({"key": "cd" * 32}))
     assert not store_get(store, key, tmp_path / "other")
+
+
+def test_store_entry_without_heldout_losses_is_a_miss(tmp_path):
+    """Entries stored before transfers wrote held-out losses are retrained, not half-restored."""
+    from taskonomy.transfer import store_get, store_put
+    store, key, out = tmp_path / "store", "ef" * 32, tmp_path / "out"
+    out.mkdir()
+    (out / "losses.parquet").write_bytes(b"losses")
+    (out / "metrics.json").write_text("{}")
+    assert store_put(store, key, {"old": True}, out)
+    assert not store_get(store, key, tmp_path / "restored")
