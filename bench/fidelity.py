@@ -5,7 +5,7 @@ tables, the similarity tree against the paper's groups, and the bootstrap stabil
         [--before old_table1.csv] > fidelity_run.md
 
 Reads only what the pipeline wrote (eval/<size>/table1.csv, compare.json, tree_ari.json,
-bootstrap.json; results/paper-16k/eval/compare_paper-1k.json and tree_ari.json) and prints
+bootstrap.json; eval/reference/compare_paper-1k_vs_paper-16k.json and tree_ari_paper-16k.json) and prints
 markdown. ``--before`` adds the columns of an earlier run's table1.csv next to this run's.
 """
 import argparse
@@ -65,13 +65,13 @@ def main() -> None:
     p.add_argument("--before", help="an earlier run's eval/<size>/table1.csv")
     a = p.parse_args()
     ev = Path(a.results) / "eval" / a.size
-    ref_dir = Path("results") / a.reference / "eval"
+    ref_dir = Path(a.results) / "eval" / "reference"
     lines = ["## Table 1", ""]
     lines += table1(read_table1(ev / "table1.csv"), read_table1(a.before) if a.before else None)
     cmp = json.loads((ev / "compare.json").read_text())
-    ref = json.loads(next(ref_dir.glob("compare_*.json")).read_text())
+    ref = json.loads(next(ref_dir.glob(f"compare_*_vs_{a.reference}.json")).read_text())
     lines += ["", "## Agreement with the paper's tables", ""] + agreement(cmp, ref)
-    tree, ptree = json.loads((ev / "tree_ari.json").read_text()), json.loads((ref_dir / "tree_ari.json").read_text())
+    tree, ptree = json.loads((ev / "tree_ari.json").read_text()), json.loads((ref_dir / f"tree_ari_{a.reference}.json").read_text())
     lines += ["", "## Similarity tree vs the paper's four groups (best ARI over cuts 4-8)", "",
               f"This run: {tree['best_ari']:.3f} (cut {tree['best_cut']}; per cut "
               + ", ".join(f"{k}: {v:.2f}" for k, v in tree["per_cut"].items()) + f"). `{a.reference}`: "

@@ -271,12 +271,32 @@ rule eval_tree_ari_run:
         " > {log} 2>&1"
 
 
-rule eval_compare_paper:
+rule eval_tree_ari_reference:
+    output:
+        wf.ref_tree_ari,
+    log:
+        f"logs/eval_tree_ari_reference/{wf.run}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        code=stage_code("taskonomy.supervision.tree"),
+        tables=wf.reference_tables,
+        reference=wf.ref,
+    shell:
+        "python -m taskonomy.supervision.tree --affinities {params.reference} --ari --json {output}"
+        " > {log} 2>&1"
+
+
+rule eval_compare_reference:
     output:
         json=f"{wf.ref_compare}.json",
-        png=report(f"{wf.ref_compare}.png", category="Evaluations on the paper's tables"),
+        png=report(f"{wf.ref_compare}.png", category="Evaluations"),
     log:
-        f"logs/eval_compare_paper/{wf.ref_other}_vs_{wf.ref}.log",
+        f"logs/eval_compare_reference/{wf.run}.log",
     conda:
         ENV
     threads: 1

@@ -473,6 +473,6 @@ def test_full_code_edit_of_the_renderer_reruns_data_and_everything_after_it(full
     edit_line(pkg / "data" / "render.py", "import numpy as np\n", "import numpy as np\nEDITED = True\n")
     # everything but the jobs that read no data: the frozen random encoder and the comparisons
     # of the paper's own tables
-    independent = {j for j in every if j.startswith(("random_encoder[", "eval_compare_paper[", "eval_tree_ari_paper["))}
+    independent = {j for j in every if j.startswith(("random_encoder[", "eval_compare_reference[", "eval_tree_ari_reference["))}
     assert job("synth_data") in every and len(independent) == 3, independent
     assert plan(full, SMOKE_CFG, env=env) == every - independent

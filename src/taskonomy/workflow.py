@@ -124,7 +124,11 @@ class Workflow:
         self.summary_size = self.sizes[0]            # summary.md shows the first transfer size
         self.ref = self.eval["reference"]
         self.ref_other = "paper-16k" if self.ref == "paper-1k" else "paper-1k"
-        self.ref_compare = f"results/{self.ref}/eval/compare_{self.ref_other}"
+        # the paper's own agreement (its other size vs the reference table, the reference's tree
+        # against the paper's groups) next to this run's, in this run's folder: the run's summary
+        # reads them, and the pipeline stage (dvc.yaml) versions them with the run
+        self.ref_compare = f"{self.res}/eval/reference/compare_{self.ref_other}_vs_{self.ref}"
+        self.ref_tree_ari = f"{self.res}/eval/reference/tree_ari_{self.ref}.json"
         self.too_big_budgets = sorted({b for b in self.taxo["budgets"] + [self.taxo["default_budget"]]
                                        if b > len(self.tasks)})
         if self.too_big_budgets:
@@ -414,7 +418,7 @@ class Workflow:
                "figures": [p for p in self.run_taxonomy_figures(size) if p != f"{d}/{b}_{k}.png"],
                "table1": f"{ev}/table1.csv", "compare": f"{ev}/compare.json",
                "reference": f"{self.ref_compare}.json", "tree_ari": f"{ev}/tree_ari.json",
-               "reference_tree_ari": f"results/{self.ref}/eval/tree_ari.json",
+               "reference_tree_ari": self.ref_tree_ari,
                # the transitive check's line, when triples are configured
                "transitive": [f"{ev}/transitive.json"] if self.triples else []}
         if self.eval["bootstrap"]:
@@ -445,7 +449,7 @@ class Workflow:
 
     def eval_targets(self) -> list[str]:
         out = [p for table in self.paper["tables"] for p in self.eval_outputs(f"results/{table}/eval")]
-        out += [f"{self.ref_compare}.png", f"results/{self.ref}/eval/tree_ari.json"]
+        out += [f"{self.ref_compare}.png", self.ref_tree_ari]
         for size in self.sizes:
             ev = f"{self.res}/eval/{size}"
             out += self.eval_outputs(ev) + [f"{ev}/compare.png"]
