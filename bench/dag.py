@@ -9,6 +9,7 @@ top 5 first-order sources, both transfer-data sizes), and times `snakemake -n --
 Snakemake process: what a busy machine does not inflate as much). Prints the job counts per
 rule and a markdown row for bench/dag.md. The DAG is static: every transfer, higher orders
 included, is a declared output of a job listed here (no checkpoint adds jobs later).
+"""
 from __future__ import annotations
 
 import argparse
