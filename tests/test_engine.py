@@ -218,3 +218,15 @@ def test_heldout_indices_follow_the_training_subset():
     assert cap.tolist() == sorted(cap.tolist()) and heldout_indices(50, 10, 16, 7).equal(cap)
     assert heldout_indices(50, None, 16, 7) is None and heldout_indices(50, 50, 16, 7) is None
     assert len(heldout_indices(50, 45, 16, 7)) == 5          # fewer left than the cap
+
+
+def test_setup_torch_turns_on_deterministic_algorithms_without_importing_the_compiler():
+    """Every job's start: deterministic kernels (warn only), and no ~1.4 s import of
+    torch._inductor, which torch.use_deterministic_algorithms would do."""
+    import subprocess
+    import sys
+    code = ("import sys, torch; from taskonomy import engine; engine.setup_torch(1, 0); "
+            "print(torch.are_deterministic_algorithms_enabled(), "
+            "torch.is_deterministic_algorithms_warn_only_enabled(), 'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]
