@@ -1,5 +1,6 @@
 """The BIP: same optimum as exhaustive enumeration on random small instances, objective
-recomputed from the returned policy, infeasible and bad queries fail with clear messages."""
+recomputed from the returned policy, infeasible and bad queries fail with clear messages;
+the one feasibility check (its messages) and the one random feasible policy sampler."""
 from __future__ import annotations
 
 import itertools
@@ -110,7 +111,7 @@ def test_paper_16k_default_query(paper16k, metric):
     for seed in range(5):
         r = bip.random_policy(paper16k, seed, budget=6, max_order=5, metric=metric)
         assert r.objective <= p.objective + 1e-9
-        assert bip.rescore(paper16k, r) == pytest.approx(r.objective)
+        _assert_feasible(paper16k, r)
 
 
 def test_full_budget_can_prefer_transfers(paper16k):
@@ -186,16 +187,111 @@ def test_bad_queries(paper16k, kwargs, match):
 
 
 def test_score_rejects_invalid_policies(paper16k):
+    """The feasibility check (bip.check_policy, behind score/evaluate and every sampled policy)
+    names each problem."""
     q = dict(targets=["normal", "reshading"], budget=1, max_order=1)
     assert bip.evaluate(paper16k, ["normal"], {"normal": "self", "reshading": ["rgb2sfnorm"]}, **q) \
         == pytest.approx(math.sqrt(paper16k.affinity.value("normal", ["self"]))
                          + math.sqrt(paper16k.affinity.value("reshading", ["normal"])))
-    with pytest.raises(bip.QueryError, match="needs"):
-        bip.evaluate(paper16k, ["normal"], {"normal": "self", "reshading": ["depth_zbuffer"]}, **q)
-    with pytest.raises(bip.QueryError, match="exceeds budget"):
-        bip.evaluate(paper16k, ["normal", "reshading"], {"normal": "self", "reshading": "self"}, **q)
-    with pytest.raises(bip.QueryError, match="not an allowed edge"):
-        bip.evaluate(paper16k, ["normal"], {"normal": "self",
-                                            "reshading": ["normal", "depth_zbuffer"]}, **q)
-    with pytest.raises(bip.QueryError, match="have no choice"):
-        bip.evaluate(paper16k, ["normal"], {"normal": "self"}, **q)
+
+    def fails(supervised, choice, match, **kw):
+        with pytest.raises(bip.QueryError, match=match):
+            bip.evaluate(paper16k, supervised, choice, **(q | kw))
+
+    # a source that is not supervised; a supervised target that is not supervised
+    fails(["normal"], {"normal": "self", "reshading": ["depth_zbuffer"]},
+          r"reshading <- depth_zbuffer needs \['depth_zbuffer'\] supervised")
+    fails(["reshading"], {"normal": "self", "reshading": "self"}, r"normal <- self needs \['normal'\]")
+    # over budget (label costs count, unused supervised tasks too)
+    fails(["normal", "reshading"], {"normal": "self", "reshading": "self"},
+          "supervision cost 2 exceeds budget 1")
+    fails(["normal"], {"normal": "self", "reshading": ["normal"]}, "supervision cost 3 exceeds budget 1",
+          cost={"normal": 3})
+    # order too high; a source outside the source set; a target that may not be supervised
+    fails(["normal", "depth_zbuffer"], {"normal": "self", "reshading": ["normal", "depth_zbuffer"]},
+          r"reshading <- depth_zbuffer normal is not an allowed edge \(order 2 > max_order 1\)",
+          budget=2)
+    fails(["normal"], {"normal": "self", "reshading": ["normal"]},
+          r"reshading <- normal is not an allowed edge \(source\(s\) \['normal'\] outside the source set\)",
+          sources=["reshading"])
+    fails(["normal"], {"normal": "self", "reshading": ["normal"]},
+          "normal may not be supervised: not in the source set", sources=["reshading"])
+    fails(["normal"], {"normal": "self", "reshading": ["normal"]},
+          r"supervised tasks not in the source set: \['normal'\]", sources=["reshading"])
+    # a transfer the table does not have; a target without a choice, a choice for a non-target
+    fails(["normal", "class_object"], {"normal": "self", "reshading": ["class_object", "normal"]},
+          "class_object normal is not an allowed edge .no such transfer in table paper-16k",
+          budget=2, max_order=2)
+    fails(["normal"], {"normal": "self"}, r"targets \['reshading'\] have no choice")
+    fails(["normal"], {"normal": "self", "reshading": ["normal"], "depth_zbuffer": "self"},
+          r"\['depth_zbuffer'\] are not targets")
+    # every problem at once, in one message
+    with pytest.raises(bip.QueryError, match="exceeds budget.*needs"):
+        bip.evaluate(paper16k, ["normal", "edge_texture"],
+                     {"normal": "self", "reshading": ["depth_zbuffer"]}, **q)
+
+
+def _assert_feasible(tables, p: bip.Policy) -> None:
+    """Every edge's tasks supervised, within the budget and max order, and the check accepts
+    the policy again from its choices alone, with the same objective."""
+    q = p.query
+    assert p.cost_used <= q.budget + 1e-9 and set(p.targets) == set(q.targets)
+    for t, c in p.targets.items():
+        assert set((t,) if c.sources == bip.SELF else c.sources) <= set(p.supervised)
+        assert c.order <= q.max_order
+    assert bip.rescore(tables, p) == pytest.approx(p.objective, abs=1e-12)
+
+
+def test_random_policies_are_feasible():
+    """The sampler on random instances (label costs, importance, source sets): every policy is
+    feasible; a query whose random draws never fit says so."""
+    rng = random.Random(7)
+    drawn = 0
+    for _ in range(40):
+        table, kwargs = random_instance(rng)
+        try:
+            gen = bip.RandomPolicies(table, max_tries=300, **kwargs)
+            policies = gen.sample(5, seed=rng.randrange(100))
+        except bip.InfeasibleError:
+            continue
+        for p in policies:
+            assert p.status == "random"
+            _assert_feasible(table, p)
+            drawn += 1
+    assert drawn >= 50
+
+
+def test_random_policies_keep_the_significance_stream(paper16k):
+    """The draws of the sampler the significance test has always used (numpy stream, supervisable
+    tasks in name order, transfers in name order): its numbers stay those of past runs."""
+    gen = bip.RandomPolicies(paper16k, budget=6, max_order=1)
+    assert gen.k == 6 and len(gen.supervisable) == 26
+    first = gen.sample(3, seed=0)
+    assert [sorted(p.supervised) for p in first] == [
+        ["class_object", "depth_zbuffer", "edge_occlusion", "inpainting", "keypoints3d", "point_matching"],
+        ["class_scene", "denoising", "normal", "random", "room_layout", "segment_semantic"],
+        ["edge_occlusion", "nonfixated_pose", "point_matching", "room_layout", "segment_unsup25d",
+         "segment_unsup2d"]]
+    picks = [{t: p.targets[t].sources for t in ("normal", "class_scene", "vanishing_point")} for p in first]
+    assert picks == [
+        {"normal": ("inpainting",), "class_scene": ("keypoints3d",), "vanishing_point": ("edge_occlusion",)},
+        {"normal": ("self",), "class_scene": ("self",), "vanishing_point": ("normal",)},
+        {"normal": ("point_matching",), "class_scene": ("point_matching",),
+         "vanishing_point": ("segment_unsup25d",)}]
+    for p in first:
+        _assert_feasible(paper16k, p)
+    assert bip.random_policy(paper16k, 0, budget=6, max_order=1).choice == first[0].choice
+
+
+def test_random_policies_with_label_costs(paper16k):
+    """Unequal label costs: drawn sets over the budget shrink until they fit."""
+    cost = {"normal": 3, "reshading": 2.5}
+    gen = bip.RandomPolicies(paper16k, budget=4, max_order=2, cost=cost)
+    assert gen.k == 4
+    policies = gen.sample(30, seed=1)
+    for p in policies:
+        _assert_feasible(paper16k, p)
+    assert any("normal" in p.supervised for p in policies)
+    # a query no single edge can serve fails before any draw, as the solver does
+    with pytest.raises(bip.InfeasibleError, match="cheapest way costs 3 > budget 2"):
+        bip.RandomPolicies(paper16k, budget=2, targets=["normal"], sources=["normal"], cost=cost)

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from taskonomy import ahp
-from taskonomy.evaluation import gain_quality, losses, novel, policies, significance
+from taskonomy.evaluation import gain_quality, losses, novel, significance
 from taskonomy.evaluation.cli import main as evaluate_main
 from taskonomy.supervision import bip
-from taskonomy.supervision.tables import load
+from taskonomy.supervision.tables import Row, Table, TableSet, load
 
 TARGETS = ["edge_texture", "normal", "reshading", "depth_zbuffer", "class_scene"]
 SOURCE_ONLY = ["jigsaw"]
@@ -42,29 +42,25 @@ def small_tables(tmp_path_factory):
 
 
 def test_random_policies_are_feasible(small_tables):
+    """The significance test's random policies (bip.RandomPolicies) on a table set with Gain and
+    Quality: feasible, scored on every table, objective as the solver's."""
     for budget, max_order in ((1, 1), (2, 2), (3, 1), (4, 2)):
-        gen = policies.RandomPolicies(small_tables, TARGETS, budget, max_order)
+        gen = bip.RandomPolicies(small_tables, targets=TARGETS, budget=budget, max_order=max_order,
+                                 source_only=SOURCE_ONLY)
+        assert gen.supervisable == sorted(TARGETS + SOURCE_ONLY + ["random"])   # "random" is a task
         for pol in gen.sample(50, seed=budget):
-            assert pol.cost <= budget
-            assert set(pol.chosen) == set(TARGETS)
-            for t, src in pol.chosen.items():
-                if src == policies.SELF:
+            assert pol.cost_used == len(pol.supervised) == budget
+            assert set(pol.targets) == set(TARGETS)
+            for t, c in pol.targets.items():
+                if c.sources == bip.SELF:
                     assert t in pol.supervised
                 else:
-                    assert set(src) <= pol.supervised and len(src) <= max_order
-                    assert small_tables.affinity.value(t, src) is not None
-            pol.check(small_tables.affinity, TARGETS, budget, max_order)
-            # Stage IV's own validator accepts it and agrees on the objective
-            obj = bip.evaluate(small_tables, pol.supervised, pol.chosen, targets=TARGETS,
-                               budget=budget, max_order=max_order, source_only=SOURCE_ONLY)
-            assert obj == pytest.approx(policies.objective(pol, small_tables, "sqrt_affinity"))
-
-
-def test_infeasible_policy_is_named():
-    pol = policies.Assignment(frozenset({"normal"}), {"normal": ("self",), "reshading": ("depth_zbuffer",)})
-    tables = load("paper-16k")
-    with pytest.raises(policies.PolicyError, match="depth_zbuffer.*not supervised"):
-        pol.check(tables.affinity, ["normal", "reshading"], budget=1, max_order=1)
+                    assert set(c.sources) <= set(pol.supervised) and c.order <= max_order
+                    assert small_tables.affinity.value(t, c.sources) is not None
+                assert c.gain is not None and c.quality is not None
+            # the one feasibility check accepts it again from its choices and agrees on the objective
+            assert bip.rescore(small_tables, pol) == pytest.approx(pol.objective)
+            assert significance.scores(pol, small_tables)["objective"] == pytest.approx(pol.objective)
 
 
 @pytest.mark.parametrize("metric", ["sqrt_affinity", "quality", "gain"])
@@ -74,7 +70,7 @@ def test_random_policies_never_beat_the_bip(small_tables, metric, budget, max_or
                                           seed=1, metric=metric)
     res = significance.run(small_tables, s, TARGETS, SOURCE_ONLY, progress=False)
     assert res.random["objective"].max() <= res.taxonomy["objective"] + 1e-9
-    assert res.taxonomy_policy.cost <= budget
+    assert res.taxonomy_policy.cost_used <= budget
     summ = res.summary()["scores"]["objective"]
     assert 0 < summ["p_value"] <= 1 and summ["random_max"] <= summ["taxonomy"] + 1e-9
 
@@ -84,7 +80,7 @@ def test_significance_on_paper_tables():
     s = significance.SignificanceSettings(budget=6, max_order=1, n_random=200, seed=0)
     res = significance.run(tables, s, source_only=["colorization", "inpainting", "jigsaw", "random"],
                            progress=False)
-    assert len(res.targets) == 22 and res.taxonomy_policy.cost <= 6
+    assert len(res.targets) == 22 and res.taxonomy_policy.cost_used <= 6
     # the structure is far from random: the taxonomy beats every random policy on Quality
     assert res.taxonomy["quality"] > res.random["quality"].max()
     assert res.taxonomy["objective"] >= res.random["objective"].max()
@@ -116,6 +112,23 @@ def test_novel_matches_single_target_bip():
                         metric="affinity", source_only=[])
         assert pol.targets[t].value == pytest.approx(r["affinity"])
         assert r["quality"] == tables.quality.value(t, r["sources"].split())
+
+
+def test_policy_errors_name_the_row():
+    """A novel task without transfers from other tasks, and a policy whose transfer has no
+    Quality row, fail naming them (taskonomy evaluate: exit 1)."""
+    rows = (Row("normal", ("self",), 1, 0.5), Row("normal", ("reshading",), 1, 0.3),
+            Row("reshading", ("normal",), 1, 0.4), Row("reshading", ("self",), 1, 0.6))
+    no_transfer = Table("q", "-", rows[:1] + rows[2:])     # normal: only its own network
+    with pytest.raises(bip.InfeasibleError, match="novel task normal: no transfer of order <= 1"):
+        novel.all_for_one(TableSet("t", no_transfer), ["normal"], [1])
+    tables = TableSet("t", Table("t", "-", rows), quality=no_transfer)
+    q = dict(targets=["normal", "reshading"], budget=1)
+    pol = bip.score(tables, ["reshading"], {"normal": ["reshading"], "reshading": "self"}, **q)
+    with pytest.raises(bip.QueryError, match="t: no quality row for normal <- reshading"):
+        gain_quality.gain_quality(pol, tables)
+    pol = bip.score(tables, ["normal"], {"normal": "self", "reshading": ["normal"]}, **q)
+    assert gain_quality.gain_quality(pol, tables) == {"gain": {}, "quality": {"normal": 0.5, "reshading": 0.4}}
 
 
 def _losses(path, loss, images=None):

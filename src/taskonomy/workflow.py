@@ -36,7 +36,7 @@ from taskonomy.tasks import TASKS
 WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "profiles", "envs")
 # `taskonomy evaluate <sub-command>`: the dispatcher and the helpers every sub-command uses
 EVAL_CLI = "taskonomy.evaluation.cli"
-EVAL_HELPERS = ("taskonomy.evaluation.figures", "taskonomy.evaluation.policies", "taskonomy.supervision.tables")
+EVAL_HELPERS = ("taskonomy.evaluation.figures", "taskonomy.supervision.bip", "taskonomy.supervision.tables")
 
 
 def copy_workflow(repo: str | os.PathLike, dst: str | os.PathLike, *extra: str) -> Path:

@@ -6,8 +6,10 @@
 - ``losses``: Table 1 and the transitive-transfer check, from per-image losses
 - ``bootstrap``: the test images resampled: affinity intervals, how often the taxonomy's
   choices survive (issue 12)
-- ``policies``: policies as data, their scores, random feasible policies
 - ``figures``: the PNGs
+
+Policies, their feasibility check and the random feasible policies are
+``taskonomy.supervision.bip``'s (``Policy``, ``check_policy``, ``RandomPolicies``).
 
 The task similarity tree (Fig. 13) is ``taskonomy tree`` (Stage IV).
 """

@@ -271,7 +271,7 @@ class Result:
     def summary(self) -> dict:
         n = len(self.supervised)
         full_sup = tuple(self.full.supervised)
-        full_choice = {t: c.sources for t, c in self.full.targets.items()}
+        full_choice = self.full.choice
         sup_count = Counter(s for sup in self.supervised for s in sup)
         tasks = [t for t in TASKS if t in sup_count or t in full_sup]
         choice_shares = {}
@@ -301,7 +301,7 @@ class Result:
 
 def _solve(tables: TableSet, query: dict) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], float]:
     p = bip.solve(tables, **query)
-    return tuple(p.supervised), {t: c.sources for t, c in p.targets.items()}, p.objective
+    return tuple(p.supervised), p.choice, p.objective
 
 
 def run(losses: Sequence[TargetLosses], settings: Settings | None = None, log=None,

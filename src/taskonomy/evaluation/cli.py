@@ -49,11 +49,11 @@ def _tables(spec: str):
 
 
 def _targets(tables, a) -> list[str]:
-    from taskonomy.evaluation.policies import default_targets
+    from taskonomy.supervision.bip import default_targets
     from taskonomy.tasks import resolve_all
     if a.targets:
         return resolve_all(a.targets)
-    return default_targets(tables, resolve_all(a.source_only))
+    return default_targets(tables.affinity, resolve_all(a.source_only))
 
 
 def _common(p: argparse.ArgumentParser, tables: bool = True) -> None:
@@ -254,14 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_bootstrap)
     a = ap.parse_args(argv)
     from taskonomy.ahp import AHPError
-    from taskonomy.evaluation.policies import PolicyError
     from taskonomy.supervision.tables import TableError
     from taskonomy.supervision.bip import QueryError
     from taskonomy.tasks import UnknownTaskError
     try:
         started = lineage.now()
         _lineage(a, a.fn(a) or [], started)
-    except (AHPError, PolicyError, QueryError, TableError, UnknownTaskError) as e:
+    except (AHPError, QueryError, TableError, UnknownTaskError) as e:
         print(f"taskonomy evaluate {a.cmd}: error: {e}", file=sys.stderr)
         return 1
     return 0

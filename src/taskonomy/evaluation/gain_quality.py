@@ -8,8 +8,24 @@ from __future__ import annotations
 
 import math
 
-from taskonomy.evaluation.policies import gain_quality, solve
+from taskonomy.supervision import bip
 from taskonomy.supervision.tables import TableSet
+
+
+def gain_quality(policy: bip.Policy, tables: TableSet) -> dict[str, dict[str, float]]:
+    """{'gain': {target: win rate vs scratch}, 'quality': {target: win rate vs self}} of a policy
+    on ``tables`` (the ones it was made on), targets in name order; {} for a table the set lacks."""
+    out = {}
+    for name in ("gain", "quality"):
+        if getattr(tables, name) is None:
+            out[name] = {}
+            continue
+        vals = {t: getattr(c, name) for t, c in sorted(policy.targets.items())}
+        missing = [f"{t} <- {' '.join(policy.targets[t].sources)}" for t, v in vals.items() if v is None]
+        if missing:
+            raise bip.QueryError(f"{tables.name}: no {name} row for {', '.join(missing)}")
+        out[name] = {t: float(v) for t, v in vals.items()}
+    return out
 
 
 def grid(tables: TableSet, targets: list[str], budgets: list[int], max_orders: list[int],
@@ -18,11 +34,12 @@ def grid(tables: TableSet, targets: list[str], budgets: list[int], max_orders: l
     rows = []
     for k in max_orders:
         for b in budgets:
-            pol = solve(tables, targets, b, k, metric, source_only)
+            pol = bip.solve(tables, targets=list(targets), budget=b, max_order=k, metric=metric,
+                            source_only=list(source_only))
             gq = gain_quality(pol, tables)
             for t in targets:
                 rows.append({"budget": b, "max_order": k, "target": t,
-                             "sources": " ".join(pol.chosen[t]),
+                             "sources": " ".join(pol.targets[t].sources),
                              "gain": gq["gain"].get(t, math.nan),
                              "quality": gq["quality"].get(t, math.nan)})
     return rows

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 
-from taskonomy.evaluation.policies import PolicyError, transfers_of
+from taskonomy.supervision import bip
 from taskonomy.supervision.tables import TableSet
+from taskonomy.tasks import TASKS
 
 
 def all_for_one(tables: TableSet, targets: list[str], max_orders: list[int]) -> list[dict]:
@@ -19,11 +20,14 @@ def all_for_one(tables: TableSet, targets: list[str], max_orders: list[int]) -> 
     rows = []
     for t in targets:
         for k in max_orders:
-            cands = transfers_of(tables.affinity, t, k, exclude=[t])
+            # the BIP's candidate edges of t as the only target, every other task a source
+            query = bip.make_query(tables, targets=[t], sources=[s for s in TASKS if s != t],
+                                   max_order=k, metric="affinity", source_only=[])
+            cands = bip.candidate_edges(tables, query)[t]
             if not cands:
-                raise PolicyError(f"novel task {t}: no transfer of order <= {k} from other tasks "
-                                  f"in {tables.affinity.name}")
-            best = max(cands, key=lambda s: (tables.affinity.value(t, s), s))
+                raise bip.InfeasibleError(f"novel task {t}: no transfer of order <= {k} from other "
+                                          f"tasks in {tables.affinity.name}", [t])
+            best = max(cands, key=lambda e: (e.value, e.sources)).sources
             row = {"task": t, "max_order": k, "sources": " ".join(best), "order": len(best),
                    "affinity": tables.affinity.value(t, best)}
             for name in ("quality", "gain"):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, asdict
 import numpy as np
 from tqdm import tqdm
 
-from taskonomy.evaluation.policies import (Assignment, RandomPolicies, gain_quality, objective,
-                                           default_targets, solve)
+from taskonomy.evaluation.gain_quality import gain_quality
+from taskonomy.supervision import bip
 from taskonomy.supervision.tables import TableSet
 
 
@@ -33,13 +33,13 @@ class SignificanceResult:
     targets: list[str]
     taxonomy: dict[str, float]           # score name -> taxonomy's value
     random: dict[str, np.ndarray]        # score name -> values of the random policies
-    taxonomy_policy: Assignment
+    taxonomy_policy: bip.Policy
 
     def summary(self) -> dict:
         out = {"settings": asdict(self.settings), "table": self.table, "targets": self.targets,
                "taxonomy_supervised": sorted(self.taxonomy_policy.supervised),
                "taxonomy_transfers": {t: " ".join(s) for t, s in
-                                      sorted(self.taxonomy_policy.chosen.items())},
+                                      sorted(self.taxonomy_policy.choice.items())},
                "scores": {}}
         for k, v in self.random.items():
             tv = self.taxonomy[k]
@@ -54,9 +54,11 @@ class SignificanceResult:
         return out
 
 
-def scores(policy: Assignment, tables: TableSet, metric: str) -> dict[str, float]:
+def scores(policy: bip.Policy, tables: TableSet) -> dict[str, float]:
     gq = gain_quality(policy, tables)
-    out = {"objective": objective(policy, tables, metric)}
+    # the objective at unit importance, summed in target-name order as this test always has
+    # (Policy.objective sums in query order: the same value up to the last bit)
+    out = {"objective": float(sum(c.value for _, c in sorted(policy.targets.items())))}
     for k in ("quality", "gain"):
         if gq[k]:
             out[k] = float(np.mean(list(gq[k].values())))
@@ -64,21 +66,20 @@ def scores(policy: Assignment, tables: TableSet, metric: str) -> dict[str, float
 
 
 def run(tables: TableSet, settings: SignificanceSettings, targets: list[str] | None = None,
-        source_only: list[str] | None = None, taxonomy: Assignment | None = None,
+        source_only: list[str] | None = None, taxonomy: bip.Policy | None = None,
         progress: bool = True) -> SignificanceResult:
     source_only = list(source_only or ())
-    targets = targets or default_targets(tables, source_only)
+    targets = list(targets or bip.default_targets(tables.affinity, source_only))
+    query = dict(targets=targets, budget=settings.budget, max_order=settings.max_order,
+                 metric=settings.metric, source_only=source_only)
     if taxonomy is None:
-        taxonomy = solve(tables, targets, settings.budget, settings.max_order, settings.metric,
-                         source_only)
-    gen = RandomPolicies(tables, targets, settings.budget, settings.max_order)
+        taxonomy = bip.solve(tables, **query)
+    gen = bip.RandomPolicies(tables, **query)
     rng = np.random.default_rng(settings.seed)
     rand: dict[str, list[float]] = {}
     for _ in tqdm(range(settings.n_random), desc=f"random policies (budget {settings.budget})",
                   disable=not progress, mininterval=1.0):
-        pol = gen.draw(rng)
-        pol.check(tables.affinity, targets, settings.budget, settings.max_order)
-        for k, v in scores(pol, tables, settings.metric).items():
+        for k, v in scores(gen.draw(rng), tables).items():   # each draw passed bip.check_policy
             rand.setdefault(k, []).append(v)
-    return SignificanceResult(settings, tables.name, list(targets), scores(taxonomy, tables, settings.metric),
+    return SignificanceResult(settings, tables.name, targets, scores(taxonomy, tables),
                               {k: np.asarray(v) for k, v in rand.items()}, taxonomy)

@@ -9,8 +9,12 @@ sum_t r_t * p(edge of t). Solved to proven optimality with python-mip (CBC).
     >>> from taskonomy.supervision import bip
     >>> p = bip.solve("paper-16k", budget=6, max_order=5)
     >>> p.supervised, p.targets["normal"].sources, p.objective
-    >>> bip.evaluate("paper-16k", p.supervised, {t: c.sources for t, c in p.targets.items()},
-    ...              budget=6, max_order=5)          # == p.objective
+    >>> bip.evaluate("paper-16k", p.supervised, p.choice, budget=6, max_order=5)   # == p.objective
+    >>> bip.random_policy("paper-16k", 0, budget=6, max_order=1)   # a random feasible policy
+
+This module holds the one policy type (:class:`Policy`), the one feasibility check
+(:func:`check_policy`, behind :func:`score`) and the one random feasible policy sampler
+(:class:`RandomPolicies`); the evaluations (``taskonomy.evaluation``) use them too.
 
 Value of an edge (``metric``): ``sqrt_affinity`` (default, as the authors' solver: the square
 root of the AHP affinity clipped to [1e-5, 1]; supervising t is worth sqrt(affinity of self)),
@@ -29,13 +33,16 @@ Modelling choices, documented because the paper leaves them open:
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping
+from itertools import accumulate
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from taskonomy.supervision.tables import Table, TableSet, load
 from taskonomy.tasks import SOURCE_ONLY, TASKS, resolve, resolve_all
+
+if TYPE_CHECKING:
+    import numpy as np
 
 METRICS = ("sqrt_affinity", "affinity", "quality", "gain")
 SQRT_CLIP = (1e-5, 1.0)
@@ -119,6 +126,11 @@ class Policy:
     solve_time_s: float = 0.0
     cost_used: float = 0.0
 
+    @property
+    def choice(self) -> dict[str, tuple[str, ...]]:
+        """Target -> its sources (``("self",)`` = supervised): what :func:`score` takes."""
+        return {t: c.sources for t, c in self.targets.items()}
+
     def to_dict(self) -> dict:
         return {
             "objective": self.objective, "status": self.status, "supervised": list(self.supervised),
@@ -157,6 +169,13 @@ def _resolve_map(d: Mapping[str, float] | None, what: str) -> dict[str, float]:
     return out
 
 
+def default_targets(table: Table, source_only: Iterable[str] = SOURCE_ONLY) -> list[str]:
+    """Every task the table has rows for that is not source-only, in dictionary order (so that
+    printed policies and plots read the same for every table)."""
+    so, have = set(source_only), set(table.task_targets)
+    return [t for t in TASKS if t in have and t not in so]
+
+
 def make_query(tables: TableSet | Table | str, targets: Iterable[str] | None = None,
                budget: float = DEFAULT_BUDGET, max_order: int = DEFAULT_MAX_ORDER,
                importance: Mapping[str, float] | None = None, cost: Mapping[str, float] | None = None,
@@ -169,8 +188,7 @@ def make_query(tables: TableSet | Table | str, targets: Iterable[str] | None = N
     table = ts.by_metric(metric)
     source_only = tuple(resolve_all(source_only)) if source_only is not None else SOURCE_ONLY
     if targets is None:
-        # dictionary order, so that printed policies and plots read the same for every table
-        targets = [t for t in TASKS if t not in source_only and table.for_target(t)]
+        targets = default_targets(table, source_only)
     else:
         targets = list(dict.fromkeys(resolve_all(targets)))
     if not targets:
@@ -243,8 +261,12 @@ def _check_servable(query: Query, edges: dict[str, list[Edge]]) -> None:
 # ---------------------------------------------------------------- solve and score
 
 def _make_policy(tables: TableSet, query: Query, chosen: dict[str, Edge], status: str,
-                 solve_time: float) -> Policy:
-    used = sorted({s for e in chosen.values() for s in e.requires}, key=list(TASKS).index)
+                 solve_time: float, supervised: Iterable[str] | None = None) -> Policy:
+    """The policy of the chosen edges; ``supervised`` (default: the tasks the edges use) may
+    name unused tasks too, which count in ``cost_used``."""
+    if supervised is None:
+        supervised = {s for e in chosen.values() for s in e.requires}
+    supervised = tuple(sorted(supervised, key=list(TASKS).index))
     targets = {}
     for t in query.targets:
         e = chosen[t]
@@ -253,8 +275,8 @@ def _make_policy(tables: TableSet, query: Query, chosen: dict[str, Edge], status
                             affinity=look(tables.affinity), gain=look(tables.gain),
                             quality=look(tables.quality))
     objective = sum(query.r(t) * chosen[t].value for t in query.targets)
-    return Policy(objective=objective, status=status, supervised=tuple(used), targets=targets,
-                  query=query, solve_time_s=solve_time, cost_used=sum(query.l(s) for s in used))
+    return Policy(objective=objective, status=status, supervised=supervised, targets=targets,
+                  query=query, solve_time_s=solve_time, cost_used=sum(query.l(s) for s in supervised))
 
 
 def solve(tables: TableSet | Table | str = "paper-16k", **kwargs) -> Policy:
@@ -315,20 +337,31 @@ def optimize(query: Query, edges: dict[str, list[Edge]]) -> tuple[dict[str, Edge
     return chosen, elapsed
 
 
-def score(tables: TableSet | Table | str, supervised: Iterable[str],
-          choice: Mapping[str, Iterable[str] | str], **kwargs) -> Policy:
-    """Check any policy against a query and compute its objective (raises QueryError if invalid).
+# ---------------------------------------------------------------- feasibility and scoring
 
-    ``choice`` maps every target to its sources (``"self"`` or ``("self",)`` = supervised);
-    names in either spelling. ``supervised`` may include unused tasks; they count in the budget.
+def _not_allowed(query: Query, target: str, sources: tuple[str, ...]) -> str:
+    """Why (target <- sources) is not among the query's candidate edges."""
+    if sources == SELF:
+        if target not in query.sources:
+            return f"{target} may not be supervised: not in the source set"
+        return f"no self row for {target} in table {query.table}"
+    why = []
+    if len(sources) > query.max_order:
+        why.append(f"order {len(sources)} > max_order {query.max_order}")
+    outside = [s for s in sources if s not in query.sources]
+    if outside:
+        why.append(f"source(s) {outside} outside the source set")
+    return ", ".join(why) or f"no such transfer in table {query.table}"
+
+
+def check_policy(query: Query, edges: dict[str, list[Edge]], supervised: set[str],
+                 choice: Mapping[str, tuple[str, ...]]) -> dict[str, Edge]:
+    """The feasibility check of any policy (scored, sampled): every target has one of its
+    candidate edges, every task that edge needs is supervised, the supervised tasks are in the
+    source set and their label cost is within the budget. Names must be domain ids and
+    ``choice`` values sorted tuples (:func:`score` resolves them). Returns the chosen edge per
+    target; raises QueryError naming every problem.
     """
-    ts = as_tableset(tables)
-    query = make_query(ts, **kwargs)
-    edges = candidate_edges(ts, query)
-    supervised = set(resolve_all(supervised))
-    choice = {resolve(t): (SELF if s in ("self", SELF, ["self"]) else
-                           tuple(sorted(resolve_all([s] if isinstance(s, str) else s))))
-              for t, s in choice.items()}
     problems = []
     if set(choice) != set(query.targets):
         problems.append(f"targets {sorted(set(query.targets) - set(choice))} have no choice, "
@@ -344,21 +377,36 @@ def score(tables: TableSet | Table | str, supervised: Iterable[str],
         srcs = choice.get(t)
         if srcs is None:
             continue
-        match = [e for e in edges[t] if e.sources == srcs]
-        if not match:
-            problems.append(f"{t} <- {' '.join(srcs)} is not an allowed edge (not in the table, "
-                            f"order > {query.max_order}, or a source outside the source set)")
-        elif not set(match[0].requires) <= supervised:
-            problems.append(f"{t} <- {' '.join(srcs)} needs {sorted(set(match[0].requires) - supervised)} "
+        edge = next((e for e in edges[t] if e.sources == srcs), None)
+        if edge is None:
+            problems.append(f"{t} <- {' '.join(srcs)} is not an allowed edge "
+                            f"({_not_allowed(query, t, srcs)})")
+        elif not set(edge.requires) <= supervised:
+            problems.append(f"{t} <- {' '.join(srcs)} needs {sorted(set(edge.requires) - supervised)} "
                             f"supervised")
         else:
-            chosen[t] = match[0]
+            chosen[t] = edge
     if problems:
         raise QueryError("invalid policy: " + "; ".join(problems))
-    policy = _make_policy(ts, query, chosen, "evaluated", 0.0)
-    policy.supervised = tuple(sorted(supervised, key=list(TASKS).index))
-    policy.cost_used = cost
-    return policy
+    return chosen
+
+
+def score(tables: TableSet | Table | str, supervised: Iterable[str],
+          choice: Mapping[str, Iterable[str] | str], **kwargs) -> Policy:
+    """Check any policy against a query and compute its objective (raises QueryError if invalid).
+
+    ``choice`` maps every target to its sources (``"self"`` or ``("self",)`` = supervised);
+    names in either spelling. ``supervised`` may include unused tasks; they count in the budget.
+    """
+    ts = as_tableset(tables)
+    query = make_query(ts, **kwargs)
+    edges = candidate_edges(ts, query)
+    supervised = set(resolve_all(supervised))
+    choice = {resolve(t): (SELF if s in ("self", SELF, ["self"]) else
+                           tuple(sorted(resolve_all([s] if isinstance(s, str) else s))))
+              for t, s in choice.items()}
+    chosen = check_policy(query, edges, supervised, choice)
+    return _make_policy(ts, query, chosen, "evaluated", 0.0, supervised)
 
 
 def evaluate(tables: TableSet | Table | str, supervised: Iterable[str],
@@ -369,31 +417,80 @@ def evaluate(tables: TableSet | Table | str, supervised: Iterable[str],
 
 def rescore(tables: TableSet | Table | str, policy: Policy) -> float:
     """Recompute a policy's objective from its choices alone (a check of :func:`solve`)."""
-    return evaluate(tables, policy.supervised, {t: c.sources for t, c in policy.targets.items()},
-                    **policy.query.kwargs())
+    return evaluate(tables, policy.supervised, policy.choice, **policy.query.kwargs())
 
 
-def random_policy(tables: TableSet | Table | str, rng: random.Random | int = 0,
-                  tries: int = 1000, **kwargs) -> Policy:
-    """A uniformly drawn feasible policy (random target order, random affordable edge each),
-    for significance tests against random connectivities (paper Fig. 11)."""
-    rng = rng if isinstance(rng, random.Random) else random.Random(rng)
-    ts = as_tableset(tables)
-    query = make_query(ts, **kwargs)
-    edges = candidate_edges(ts, query)
-    _check_servable(query, edges)
-    for _ in range(tries):
-        order = list(query.targets)
-        rng.shuffle(order)
-        sup: set[str] = set()
-        chosen = {}
-        for t in order:
-            ok = [e for e in edges[t]
-                  if sum(query.l(s) for s in sup | set(e.requires)) <= query.budget + 1e-9]
-            if not ok:
-                break
-            chosen[t] = rng.choice(ok)
-            sup |= set(chosen[t].requires)
-        else:
-            return _make_policy(ts, query, chosen, "random", 0.0)
-    raise InfeasibleError(f"no random feasible policy found in {tries} tries", query.targets)
+# ---------------------------------------------------------------- random feasible policies
+
+class RandomPolicies:
+    """Draws random feasible policies of a query (paper Fig. 11's "random connectivities").
+
+    A draw: as many tasks as the budget can afford (``budget`` tasks at unit label costs) are
+    chosen uniformly from the supervisable tasks (those of the source set that are a target or
+    a source in the affinity table, in name order); a supervised target uses its own network;
+    every other target gets a transfer chosen uniformly from its candidate transfers that the
+    affinity table has (in name order) whose sources are all supervised. A draw that leaves a
+    target without any allowed transfer is drawn again. With unequal label costs a drawn set
+    over the budget first loses uniformly drawn tasks until it fits (at unit costs it always
+    fits). Every policy passes :func:`check_policy`.
+
+    This is the sampler of the significance test (``taskonomy.evaluation.significance``), with
+    its draws and numpy stream unchanged. Transfers come from the affinity table whatever the
+    metric, so that every random policy has Gain and Quality (the paper-16k Gain table has
+    four order-2 ``nonfixated_pose`` transfers that its affinity and Quality tables lack).
+    """
+
+    def __init__(self, tables: TableSet | Table | str, max_tries: int = 10000, **kwargs):
+        self.tables = as_tableset(tables)
+        self.query = q = make_query(self.tables, **kwargs)
+        self.edges = candidate_edges(self.tables, q)
+        _check_servable(q, self.edges)
+        aff = self.tables.affinity
+        seen = set(q.targets) | {s for r in aff.rows for s in r.sources}
+        self.supervisable = sorted(t for t in q.sources if t in seen)
+        # the most tasks the budget can buy (the cheapest ones): min(budget, tasks) at unit costs
+        costs = accumulate(sorted(q.l(s) for s in self.supervisable))
+        self.k = sum(1 for c in costs if c <= q.budget + 1e-9)   # >= 1: every target is servable
+        self.own = {t for t, es in self.edges.items() if any(e.sources == SELF for e in es)}
+        self.transfers = {t: sorted(e.sources for e in es if e.sources != SELF
+                                    and aff.value(t, e.sources) is not None)
+                          for t, es in self.edges.items()}
+        self.max_tries = max_tries
+
+    def draw(self, rng: np.random.Generator) -> Policy:
+        q = self.query
+        for _ in range(self.max_tries):
+            idx = rng.choice(len(self.supervisable), size=self.k, replace=False)
+            drawn = [self.supervisable[i] for i in idx]
+            while sum(q.l(s) for s in drawn) > q.budget + 1e-9:   # never at unit label costs
+                drawn.pop(rng.integers(len(drawn)))
+            sup = frozenset(drawn)
+            choice: dict[str, tuple[str, ...]] = {}
+            for t in q.targets:
+                if t in sup and t in self.own:
+                    choice[t] = SELF
+                    continue
+                allowed = [c for c in self.transfers[t] if sup.issuperset(c)]
+                if not allowed:
+                    break
+                choice[t] = allowed[rng.integers(len(allowed))]
+            else:
+                chosen = check_policy(q, self.edges, sup, choice)
+                return _make_policy(self.tables, q, chosen, "random", 0.0, sup)
+        raise InfeasibleError(f"no feasible random policy of budget {q.budget:g} found in "
+                              f"{self.max_tries} draws (targets: {', '.join(q.targets)})", q.targets)
+
+    def sample(self, n: int, seed: int) -> list[Policy]:
+        import numpy as np
+        rng = np.random.default_rng(seed)
+        return [self.draw(rng) for _ in range(n)]
+
+
+def random_policy(tables: TableSet | Table | str, rng: np.random.Generator | int = 0,
+                  **kwargs) -> Policy:
+    """One random feasible policy of a query (keyword arguments of :func:`make_query`) drawn by
+    :class:`RandomPolicies` from ``rng`` (a numpy Generator, or the seed of a new one)."""
+    import numpy as np
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    return RandomPolicies(tables, **kwargs).draw(rng)
