@@ -4,7 +4,8 @@
 #
 #   scripts/slurm-local.sh install   apt-get install slurm-wlm munge (root; skipped if present)
 #   scripts/slurm-local.sh start     write /etc/slurm/{slurm,gres}.conf (2 fake GPUs), start munged, slurmctld, slurmd
-#   scripts/slurm-local.sh stop      stop exactly the daemons `start` started (pid files)
+#   scripts/slurm-local.sh stop      stop exactly the daemons `start` started (pid files) and
+#                                    move our slurm.conf aside (a stale one stalls scontrol)
 #   scripts/slurm-local.sh status    daemons, sinfo
 #
 # Facts this relies on are measured in ../shared/CLUSTER.md: the config must live in
@@ -137,6 +138,12 @@ do_stop() {
         fi
         rm -f "$f"
     done
+    # Our slurm.conf without its daemons makes every `scontrol` (which the Snakemake SLURM
+    # plugin runs at start-up) wait ~9 s for a controller that is gone: move it aside
+    # (`start` writes it again). A slurm.conf someone else wrote is left alone.
+    if head -1 "$CONF_DIR/slurm.conf" 2>/dev/null | grep -q "taskonomy scripts/slurm-local.sh"; then
+        mv -f "$CONF_DIR/slurm.conf" "$CONF_DIR/slurm.conf.stopped" && echo "slurm-local: moved $CONF_DIR/slurm.conf aside (slurm.conf.stopped)"
+    fi
     return $rc
 }
 

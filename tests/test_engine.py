@@ -195,3 +195,38 @@ def test_transfer_writes_heldout_losses_on_untrained_images_and_the_beam_ranks_o
     beam = rank_sources("room_layout", "all", [tmp_path / "all" / "heldout.parquet"], 1, 2, 1)
     assert beam["ranked_on"] == ["test (no held-out images)"]
     assert beam["losses"]["all"] == pytest.approx(float(pd.read_parquet(tmp_path / "all" / "losses.parquet")["loss"].mean()))
+    # transfer.heldout caps the held-out images: the next ones of the same permutation, never
+    # a trained one; settings written before the key existed hold out all the rest (above)
+    s_cap = transfer_settings({**cfg, "transfer": {**cfg["transfer"], "heldout": 5}}, "room_layout", "small")
+    assert s_cap["heldout"] == 5 and s_cap["subset_seed"] == s["subset_seed"]
+    assert transfer_main(["--target", "room_layout", "--size", "small", "--sources", "normal",
+                          "--reps", str(tmp_path / "reps"), "--targets", str(tmp_path / "targets"),
+                          "--out", str(tmp_path / "cap"), "--settings", json.dumps(s_cap)]) == 0
+    capped = pd.read_parquet(tmp_path / "cap" / "heldout.parquet")
+    assert len(capped) == 5 and not set(capped["image"]) & trained
+    assert set(capped["image"]) < set(ho["image"])
+    assert capped.set_index("image")["loss"].equals(ho.set_index("image")["loss"].loc[sorted(capped["image"])])
+
+
+def test_heldout_indices_follow_the_training_subset():
+    from taskonomy.stagedata import heldout_indices, subset_indices
+    train = subset_indices(50, 10, 7)
+    rest = heldout_indices(50, 10, None, 7)
+    assert len(rest) == 40 and not set(train.tolist()) & set(rest.tolist())
+    cap = heldout_indices(50, 10, 16, 7)
+    assert len(cap) == 16 and set(cap.tolist()) < set(rest.tolist())
+    assert cap.tolist() == sorted(cap.tolist()) and heldout_indices(50, 10, 16, 7).equal(cap)
+    assert heldout_indices(50, None, 16, 7) is None and heldout_indices(50, 50, 16, 7) is None
+    assert len(heldout_indices(50, 45, 16, 7)) == 5          # fewer left than the cap
+
+
+def test_setup_torch_turns_on_deterministic_algorithms_without_importing_the_compiler():
+    """Every job's start: deterministic kernels (warn only), and no ~1.4 s import of
+    torch._inductor, which torch.use_deterministic_algorithms would do."""
+    import subprocess
+    import sys
+    code = ("import sys, torch; from taskonomy import engine; engine.setup_torch(1, 0); "
+            "print(torch.are_deterministic_algorithms_enabled(), "
+            "torch.is_deterministic_algorithms_warn_only_enabled(), 'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]

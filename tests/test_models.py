@@ -167,18 +167,30 @@ def test_output_scale_starts_the_network_at_the_training_average(task):
         counts = (y.sum(0) if y.dim() == 2 else torch.bincount(y.long(), minlength=t.channels)).double()
         assert torch.allclose(prior.double(), (counts + 1) / (counts.sum() + t.channels), atol=1e-5)
         assert torch.equal(std, torch.ones(t.channels))
+    elif y.dim() == 4:                          # pixel regression: the mean image, and the
+        dims = (0, 2, 3)                       # whole untrained network predicts exactly it
+        assert torch.allclose(out[0], y.mean(0), atol=1e-5)
+        assert torch.allclose(std, y.std(dims, unbiased=False), rtol=1e-2)
+        assert torch.allclose(mean, y.mean(dims), atol=1e-4)
+        pred = net(torch.randn(2, 3, H, H))
+        assert torch.allclose(pred, y.mean(0).expand_as(pred), atol=1e-5)
+        # another output size (a user's image in `taskonomy predict`): the prior is resized
+        assert net.scale(torch.zeros(1, t.channels, 2 * H, 2 * H)).shape == (1, t.channels, 2 * H, 2 * H)
     else:
-        dims = (0, 2, 3) if y.dim() == 4 else (0,)
-        assert torch.allclose(out[0].reshape(t.channels, -1)[:, 0], y.mean(dims), atol=1e-4)
-        assert torch.allclose(std, y.std(dims, unbiased=y.dim() == 2), rtol=1e-2)
+        assert torch.allclose(out[0], y.mean(0), atol=1e-4)
+        assert torch.allclose(std, y.std(0), rtol=1e-2)
     # the statistics travel with the weights, and an older checkpoint without them loads as identity
     sd = net.state_dict()
     net2 = create_model("task_network", task=task, settings=ModelSettings(), input_hw=(H, H))
     net2.load_state_dict(sd)
-    assert torch.equal(net2.scale.mean, net.scale.mean)
+    assert torch.equal(net2.scale.mean, net.scale.mean) and torch.equal(net2.scale.prior, net.scale.prior)
     old = {k: v for k, v in sd.items() if not k.startswith("scale.")}
     net2.load_state_dict(old)
-    assert torch.equal(net2.scale.mean, torch.zeros(t.channels))
+    assert torch.equal(net2.scale.mean, torch.zeros(t.channels)) and net2.scale.prior.numel() == 0
+    # a checkpoint from before the per-pixel prior (mean and std only) loads as it was trained
+    no_prior = {k: v for k, v in sd.items() if k != "scale.prior"}
+    net2.load_state_dict(no_prior)
+    assert torch.equal(net2.scale.mean, net.scale.mean) and net2.scale.prior.numel() == 0
 
 
 def test_output_scale_masks_invalid_pixels():

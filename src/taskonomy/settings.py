@@ -86,6 +86,7 @@ def transfer_settings(cfg: dict, target: str, size: str) -> dict:
     return {"target": target, "size": size, "n": t["sizes"][size], "model": _model(cfg),
             "train": {k: t[k] for k in ("epochs", "batch_size", "lr", "weight_decay")},
             "train_split": t["train_split"], "eval_split": t["eval_split"],
+            "heldout": t["heldout"],
             "subset_seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"subset/{target}/{size}"),
             "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"transfer/{target}/{size}"),
             "device": cfg.get("device", DEVICE_DEFAULT)}

@@ -53,6 +53,18 @@ def subset_indices(n: int, limit: int | None, seed: int) -> torch.Tensor | None:
     return perm.sort().values
 
 
+def heldout_indices(n: int, limit: int | None, heldout: int | None, seed: int) -> torch.Tensor | None:
+    """The images of the same seeded permutation after the first ``limit`` (those
+    :func:`subset_indices` trains on): the next ``heldout`` of them (sorted; None: all the
+    rest). None when nothing is held out (no limit, or the limit takes every image)."""
+    if limit is None or limit >= n:
+        return None
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[limit:]
+    if heldout is not None:
+        perm = perm[:heldout]
+    return perm.sort().values
+
+
 def load_task_split(root, split, task, seed=0, limit=None, num_workers=0, subset_seed=0) -> TensorData:
     """Inputs and targets of ``task`` on ``split``: keys x, y, (m), image."""
     ds = _dataset(root, split, task, seed)

@@ -60,7 +60,7 @@ from taskonomy.codehash import stage_code
 from taskonomy.io import write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
-from taskonomy.stagedata import subset_indices
+from taskonomy.stagedata import heldout_indices, subset_indices
 from taskonomy.tasks import SIAMESE, TASKS, parse_source_set, resolve, source_set_name
 from taskonomy.train import class_weights
 
@@ -244,11 +244,10 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
     reps_train = load_reps(reps_dir, sources, tsplit)
     train = transfer_data(reps_train, tg_train, target, idx)
-    heldout = None
-    if idx is not None:
-        rest = torch.ones(len(tg_train["y"]), dtype=torch.bool)
-        rest[idx] = False
-        heldout = transfer_data(reps_train, tg_train, target, rest.nonzero()[:, 0])
+    # settings written before `heldout` existed held out every image not trained on
+    ho = heldout_indices(len(tg_train["y"]), settings["n"], settings.get("heldout"),
+                         settings["subset_seed"])
+    heldout = None if ho is None else transfer_data(reps_train, tg_train, target, ho)
     test = transfer_data(load_reps(reps_dir, sources, esplit), tg_test, target)
     load_s = time.perf_counter() - t0
     rep_hw = tuple(train.t["x"].shape[-2:])

@@ -19,6 +19,7 @@ identity.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from taskonomy.settings import ModelSettings
@@ -45,21 +46,38 @@ def build_decoder(task: str, s: ModelSettings, stride: int, rep_hw) -> nn.Module
 
 
 class OutputScale(nn.Module):
-    """``mean + std * x`` per output channel (dim 1), statistics as buffers (saved, not trained)."""
+    """``mean + std * x`` per output channel (dim 1), statistics as buffers (saved, not trained).
+
+    Pixel regression targets also get ``prior``, the training targets' per-pixel mean image
+    (C, H, W; resized to the output if that differs): ``prior + std * x``. A network then
+    starts at the average guess of Table 1 (the mean image, e.g. floor normals at the bottom)
+    instead of at one constant per channel, which a readout trained for a few steps on 64
+    images never got past (bench/fidelity.md)."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(channels))
         self.register_buffer("std", torch.ones(channels))
+        self.register_buffer("prior", torch.zeros(0))
 
     def forward(self, x):
         shape = (1, -1) + (1,) * (x.dim() - 2)
-        return x * self.std.view(shape).to(x.dtype) + self.mean.view(shape).to(x.dtype)
+        out = x * self.std.view(shape).to(x.dtype)
+        if self.prior.numel():
+            prior = self.prior.to(x.dtype)
+            if tuple(prior.shape[-2:]) != tuple(x.shape[-2:]):
+                prior = F.interpolate(prior[None], size=tuple(x.shape[-2:]), mode="bilinear",
+                                      align_corners=False)[0]
+            return out + prior
+        return out + self.mean.view(shape).to(x.dtype)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # checkpoints written before the scale existed load as the identity
+        # checkpoints written before the scale (or its prior) existed load as before
         state_dict.setdefault(prefix + "mean", torch.zeros_like(self.mean))
         state_dict.setdefault(prefix + "std", torch.ones_like(self.std))
+        prior = state_dict.setdefault(prefix + "prior", torch.zeros(0))
+        if prior.shape != self.prior.shape:
+            self.prior = torch.zeros_like(prior)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -91,12 +109,31 @@ def output_statistics(task: str, y: torch.Tensor, m: torch.Tensor | None = None)
     return mean.float(), var.sqrt().clamp(min=MIN_STD).float()
 
 
+@torch.no_grad()
+def pixel_prior(y: torch.Tensor, m: torch.Tensor | None, mean: torch.Tensor) -> torch.Tensor:
+    """Per-pixel mean (C, H, W) of targets ``y`` (B, C, H, W) over valid pixels (mask ``m``);
+    pixels never valid take the channel mean."""
+    w = torch.ones_like(y[:, :1], dtype=torch.float64) if m is None else m.double()
+    num, den = (y.double() * w).sum(0), w.sum(0)
+    return torch.where(den > 0, num / den.clamp(min=1e-12), mean.double().view(-1, 1, 1)).float()
+
+
 def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor | None = None) -> None:
-    """Set ``net.scale`` from the training targets (see the module docstring)."""
+    """Set ``net.scale`` from the training targets (see the module docstring); pixel regression
+    targets also get the per-pixel prior, and the decoder's last layer starts at zero, so the
+    untrained network predicts exactly the mean image."""
     stats = output_statistics(task, y, m)
     if stats is not None:
         net.scale.mean.copy_(stats[0])
         net.scale.std.copy_(stats[1])
+        t = TASKS[task]
+        if t.kind == PIXEL and t.loss not in ("ce", "kl") and y.dim() == 4:
+            net.scale.prior = pixel_prior(y, m, stats[0])
+            last = getattr(net.decoder, "out", None)
+            if isinstance(last, nn.Conv2d):
+                nn.init.zeros_(last.weight)
+                if last.bias is not None:
+                    nn.init.zeros_(last.bias)
 
 
 class TaskNetwork(nn.Module):
