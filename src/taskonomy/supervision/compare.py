@@ -218,11 +218,11 @@ def draw_comparison(r: dict, path) -> None:
     for lab in ax.get_yticklabels():
         lab.set_color(group_color(lab.get_text()))
     ax.set_xlim(-1, 1)
-    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_ylim(-0.7, n + 0.4)             # a free band above the top bar for the median label
     ax.axvline(0, color="#333333", linewidth=0.6)
     if r["median_rho"] is not None:
         ax.axvline(r["median_rho"], color="black", linestyle="--", linewidth=1)
-        ax.text(r["median_rho"], n - 0.35, f" median {r['median_rho']:.2f}", fontsize=8, va="bottom")
+        ax.text(r["median_rho"], n - 0.5, f" median {r['median_rho']:.2f}", fontsize=8, va="bottom")
     ax.set_xlabel("Spearman rho of the first-order source rankings")
     used = sorted({TASKS[t].group for t in targets if t in TASKS})
     ax.legend(handles=[Patch(color=GROUP_COLORS[g], label=g) for g in used], fontsize=7, frameon=False,
