@@ -45,12 +45,15 @@ def split_size(root, split, task, seed=0) -> int:
     return len(_dataset(root, split, task, seed))
 
 
+def _permutation(n: int, seed: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 def subset_indices(n: int, limit: int | None, seed: int) -> torch.Tensor | None:
     """The first ``limit`` of a seeded permutation (sorted), or None for all."""
     if limit is None or limit >= n:
         return None
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
-    return perm.sort().values
+    return _permutation(n, seed)[:limit].sort().values
 
 
 def heldout_indices(n: int, limit: int | None, heldout: int | None, seed: int) -> torch.Tensor | None:
@@ -59,10 +62,8 @@ def heldout_indices(n: int, limit: int | None, heldout: int | None, seed: int) -
     rest). None when nothing is held out (no limit, or the limit takes every image)."""
     if limit is None or limit >= n:
         return None
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[limit:]
-    if heldout is not None:
-        perm = perm[:heldout]
-    return perm.sort().values
+    end = None if heldout is None else limit + heldout
+    return _permutation(n, seed)[limit:end].sort().values
 
 
 def load_task_split(root, split, task, seed=0, limit=None, num_workers=0, subset_seed=0) -> TensorData:
