@@ -22,6 +22,7 @@ from taskonomy import engine, lineage
 from taskonomy.io import write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
+from taskonomy.models.networks import mean_image
 from taskonomy.tasks import CLASSES, EMBEDDING, PIXEL, TASKS, resolve
 from taskonomy.train import class_weights
 
@@ -30,10 +31,7 @@ def average_prediction(task: str, y: torch.Tensor, m: torch.Tensor | None) -> to
     """One prediction (no batch dim) in the task's output space, from training targets."""
     t = TASKS[task]
     if t.kind == PIXEL:
-        w = torch.ones_like(y[:, :1]) if m is None else m.to(y)
-        num, den = (y * w).sum(0), w.sum(0)
-        glob = (y * w).sum((0, 2, 3)) / w.sum().clamp(min=1)
-        return torch.where(den > 0, num / den.clamp(min=1e-8), glob[:, None, None].expand_as(num))
+        return mean_image(y, m)
     if t.kind == EMBEDDING:
         e = torch.zeros(t.channels, *y.shape[-2:])
         e[0] = 1.0

@@ -110,12 +110,14 @@ def output_statistics(task: str, y: torch.Tensor, m: torch.Tensor | None = None)
 
 
 @torch.no_grad()
-def pixel_prior(y: torch.Tensor, m: torch.Tensor | None, mean: torch.Tensor) -> torch.Tensor:
+def mean_image(y: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
     """Per-pixel mean (C, H, W) of targets ``y`` (B, C, H, W) over valid pixels (mask ``m``);
-    pixels never valid take the channel mean."""
-    w = torch.ones_like(y[:, :1], dtype=torch.float64) if m is None else m.double()
-    num, den = (y.double() * w).sum(0), w.sum(0)
-    return torch.where(den > 0, num / den.clamp(min=1e-12), mean.double().view(-1, 1, 1)).float()
+    pixels never valid take the channel's mean over valid pixels. Table 1's average guess of a
+    pixel task (``taskonomy.baselines``) and the output prior of its networks."""
+    w = torch.ones_like(y[:, :1]) if m is None else m.to(y)
+    num, den = (y * w).sum(0), w.sum(0)
+    glob = (y * w).sum((0, 2, 3)) / w.sum().clamp(min=1)
+    return torch.where(den > 0, num / den.clamp(min=1e-8), glob[:, None, None].expand_as(num))
 
 
 def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor | None = None) -> None:
@@ -128,7 +130,7 @@ def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor
         net.scale.std.copy_(stats[1])
         t = TASKS[task]
         if t.kind == PIXEL and t.loss not in ("ce", "kl") and y.dim() == 4:
-            net.scale.prior = pixel_prior(y, m, stats[0])
+            net.scale.prior = mean_image(y.float(), m).float()
             last = getattr(net.decoder, "out", None)
             if isinstance(last, nn.Conv2d):
                 nn.init.zeros_(last.weight)
