@@ -51,6 +51,13 @@ def _run(tmp, name, epochs=4, delay=0.0, wait=True):
     return out, proc
 
 
+def _checkpoint_epoch(out) -> int:
+    try:                                     # written atomically (replace), so complete or absent
+        return torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
+    except (OSError, RuntimeError, KeyError):
+        return -1
+
+
 def _weights(out):
     return torch.load(out / "model.pt", weights_only=True)["state_dict"]
 
@@ -60,7 +67,10 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
     out, proc = _run(tmp_path, "killed", delay=0.05, wait=False)
     log = out / "train.jsonl"
     deadline = time.time() + 60
-    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 2):
+    # kill once epoch 1 is logged *and* checkpointed (fit logs an epoch before it saves the
+    # checkpoint: waiting for the log alone could kill in between, under load)
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 2
+                                          and _checkpoint_epoch(out) >= 1):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
