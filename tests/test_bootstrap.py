@@ -100,8 +100,11 @@ def test_vectorised_win_matrices_equal_ahp_on_resampled_losses():
 def test_full_data_matches_stage3_and_targets_share_draws(tmp_path):
     paths = write_run(tmp_path, clear_winner())
     _, per = bootstrap.results_inputs(tmp_path, SIZE, ["normal", "reshading"])
-    assert sorted(per["normal"]["transfers"]) == sorted(paths["normal"])
-    tls = [bootstrap.load_target(t, d["transfers"], d["self"]) for t, d in per.items()]
+    tls = [bootstrap.load_tournament(t, npz) for t, npz in per.items()]
+    # the tournament file holds what Stage III read: every transfer and self, aligned
+    assert sorted(tls[0].sources) == sorted([p.parent.name for p in paths["normal"]] + ["self"])
+    assert np.array_equal(tls[0].losses[tls[0].sources.index("self")],
+                          ahp.read_losses(tmp_path / "tasks" / "normal" / "losses.parquet").to_numpy())
     res = bootstrap.run(tls, bootstrap.Settings(n=5, budget=1, max_order=2))
     assert bootstrap.max_diff_vs_table(res, tmp_path / "tables" / SIZE / "affinity.csv") == 0.0
     own = bip.solve(load(tmp_path / "tables" / SIZE), targets=["normal", "reshading"], budget=1, max_order=2)
@@ -116,7 +119,7 @@ def test_clear_winner_is_kept_and_its_interval_is_narrow(tmp_path):
     write_run(tmp_path, clear_winner())
     targets = ["normal", "reshading", "depth_zbuffer"]
     _, per = bootstrap.results_inputs(tmp_path, SIZE, targets)
-    tls = [bootstrap.load_target(t, d["transfers"], d["self"]) for t, d in per.items()]
+    tls = [bootstrap.load_tournament(t, npz) for t, npz in per.items()]
     res = bootstrap.run(tls, bootstrap.Settings(n=200, budget=1, max_order=1, targets=targets))
     s = res.summary()
     assert s["full"]["supervised"] == ["autoencoding"]
@@ -132,7 +135,7 @@ def test_clear_winner_is_kept_and_its_interval_is_narrow(tmp_path):
 def test_equal_sources_split_the_resamples(tmp_path):
     write_run(tmp_path, coin_flip())
     _, per = bootstrap.results_inputs(tmp_path, SIZE, ["normal"])
-    tls = [bootstrap.load_target(t, d["transfers"], d["self"]) for t, d in per.items()]
+    tls = [bootstrap.load_tournament(t, npz) for t, npz in per.items()]
     res = bootstrap.run(tls, bootstrap.Settings(n=200, budget=1, max_order=1, targets=["normal"]))
     s = res.summary()
     full = s["full"]["choices"]["normal"]
@@ -175,12 +178,29 @@ def test_cli_end_to_end_and_determinism(tmp_path):
     assert (tmp_path / "a" / "bootstrap.png").stat().st_size > 5000
     side = json.loads(lineage.sidecar(tmp_path / "a" / "bootstrap.json").read_text())
     read = json.dumps(side)
-    assert "affinity.csv" in read and "autoencoding+edge_texture/losses.parquet" in read
+    assert "affinity.csv" in read and f"tournaments/{SIZE}/normal.npz" in read
     lines = bootstrap.summary_lines(tmp_path / "a" / "bootstrap.json")
     assert "unchanged in 100% of the resamples" in lines[0] and "120 test images" in lines[0]
     # a target without rows in the table is named
     assert evaluate_main(["bootstrap", "--results", str(run), "--size", SIZE, "--targets", "egomotion",
                           "--n", "5", "--out-dir", str(tmp_path / "d")]) == 1
+    # the gain metric resamples the pixels baseline kept in the tournament file
+    assert evaluate_main(["bootstrap", "--results", str(run), "--size", SIZE, "--targets", *targets,
+                          "--metric", "gain", "--budget", "2", "--n", "5", "--out-dir", str(tmp_path / "g")]) == 0
+
+
+def test_tournament_file_of_an_older_stage3_is_named(tmp_path):
+    write_run(tmp_path, coin_flip())
+    npz = tmp_path / "tournaments" / SIZE / "normal.npz"
+    with np.load(npz) as z:
+        old = {k: z[k] for k in z.files if k not in ("losses", "images", "pixels")}
+    np.savez(npz, **old)
+    try:
+        bootstrap.load_tournament("normal", npz)
+    except ahp.AHPError as e:
+        assert str(npz) in str(e) and "older" in str(e)
+    else:
+        raise AssertionError("a tournament file without losses was accepted")
 
 
 def test_summary_lines_name_unstable_targets():

@@ -127,6 +127,11 @@ class TargetResult:
     quality: np.ndarray         # win rate vs self
     gain: np.ndarray | None     # win rate vs pixels (None without a pixels baseline)
     n_images: int
+    # what the matrix was computed from, kept in the tournament file so that a resampling
+    # (taskonomy.evaluation.bootstrap) reads one file per target, not every transfer's
+    losses: np.ndarray | None = None    # sources x images, aligned (rows: ``sources``)
+    images: np.ndarray | None = None    # image (or tuple) ids of the columns, sorted
+    pixels: np.ndarray | None = None    # the pixels baseline's losses on those images
 
 
 def read_losses(path: str | Path) -> "pd.Series":
@@ -190,17 +195,17 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
     if pixels_path is not None:
         paths["pixels"] = Path(pixels_path)
         named_px = dict(named, pixels=read_losses(pixels_path))
-        L, _ = align(named_px, paths)
+        L, images = align(named_px, paths)
         L, px = L[:-1], L[-1]
     else:
-        L, _ = align(named, paths)
+        L, images = align(named, paths)
         px = None
     sources = list(named)
     W = win_matrix(L)
     aff = ahp_vector(W)
     quality = W[:, sources.index("self")].copy()
     gain = win_rates_vs(L, px) if px is not None else None
-    return TargetResult(target, sources, W, aff, quality, gain, L.shape[1])
+    return TargetResult(target, sources, W, aff, quality, gain, L.shape[1], L, images, px)
 
 
 # --------------------------------------------------------------------------- tables
@@ -226,13 +231,15 @@ def rows_of(res: TargetResult, values: np.ndarray) -> list[tuple[str, str, int, 
 
 
 def write_target(res: TargetResult, npz: str | Path, csv_path: str | Path) -> list[Path]:
-    """tournaments/<t>.npz, ahp/<t>.csv and its .wins_vs_task/.wins_vs_pixels siblings."""
+    """tournaments/<t>.npz (the matrix, its vectors and the aligned per-image losses they
+    come from), ahp/<t>.csv and its .wins_vs_task/.wins_vs_pixels siblings."""
+    extra = {k: v for k, v in (("gain", res.gain), ("losses", res.losses), ("images", res.images),
+                               ("pixels", res.pixels)) if v is not None}
     with atomic_path(npz) as tmp:
         with open(tmp, "wb") as f:
             # the settings travel with the matrix: clip bounds and the image count
             np.savez(f, W=res.W, sources=np.array(res.sources), affinity=res.affinity,
-                     quality=res.quality, n_images=np.int64(res.n_images), clip=np.array(CLIP),
-                     **({"gain": res.gain} if res.gain is not None else {}))
+                     quality=res.quality, n_images=np.int64(res.n_images), clip=np.array(CLIP), **extra)
     csv_path = Path(csv_path)
     out = [Path(npz), csv_path]
     write_text(csv_path, table_text(rows_of(res, res.affinity)))

@@ -467,17 +467,11 @@ class Workflow:
         return [str(p) for t in self.transfer_targets for p in table1_paths(self.res, t, wildcards.size).values()]
 
     def bootstrap_inputs(self, wildcards) -> list[str]:
-        """What `taskonomy evaluate bootstrap` reads: the affinity table, every transfer's and
-        every task network's per-image test losses and the beam files (as Stage III); the
-        scratch baselines only for the gain metric."""
+        """What `taskonomy evaluate bootstrap` reads: the affinity table and Stage III's
+        tournament file of every target (it holds the aligned per-image losses it scored)."""
         size = wildcards.size
-        out = [self.tables(size)["affinity"]]
-        for t in self.transfer_targets:
-            out += self.transfer_losses(size, t) + [f"{self.res}/tasks/{t}/losses.parquet"]
-            out += [f"{self.res}/beam/{size}/{t}.json"] if self.positions else []
-            if self.taxo["metric"] == "gain":
-                out.append(f"{self.res}/baselines/{size}/{t}/scratch/losses.parquet")
-        return out
+        return [self.tables(size)["affinity"]] + [f"{self.res}/tournaments/{size}/{t}.npz"
+                                                  for t in self.transfer_targets]
 
     # ------------------------------------------------------------ seed replicates of Stage II
     @property

@@ -14,13 +14,11 @@ recomputed on every resample, and the BIP is solved on every resampled table. Re
     taskonomy evaluate bootstrap --results results/default --size 16k --targets normal ... \
         --budget 6 --max-order 2 --n 200 --seed 0 --out-dir results/default/eval/16k
 
-Files read (see :func:`results_inputs`): ``<results>/tables/<size>/affinity.csv`` (which
-source sets each target has: the sets Stage III used), per target
-``<results>/transfers/<size>/<target>/<srcset>/losses.parquet`` for every non-``self`` row
-(a higher-order set in the folder of its rank positions, named by ``<results>/beam/<size>/<target>.json``
-where that exists),
-``<results>/tasks/<target>/losses.parquet`` (``self``) and, only with ``--metric gain``,
-``<results>/baselines/<size>/<target>/scratch/losses.parquet`` (``pixels``).
+Files read (see :func:`results_inputs`): ``<results>/tables/<size>/affinity.csv`` (its
+full-data affinities are checked against the bootstrap's) and, per target, Stage III's
+``<results>/tournaments/<size>/<target>.npz``, which holds the per-image test losses that
+Stage III aligned and scored: every transfer's (all orders, named by their source sets),
+``self``'s and the pixels baseline's (used only with ``--metric gain``).
 
 Fast: a win matrix on a resample is a weighted count, W[a, b] = sum_i w_i ([L_a,i < L_b,i]
 + 0.5 [L_a,i = L_b,i]) / m with w_i the multiplicity of image i in the resample, so each
@@ -46,7 +44,6 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from taskonomy import ahp
-from taskonomy.beam import read_positions
 from taskonomy.supervision import bip
 from taskonomy.supervision.tables import Row, Table, TableSet, canonical
 from taskonomy.tasks import TASKS, parse_source_set
@@ -71,75 +68,42 @@ class TargetLosses:
     files: list[Path] = field(default_factory=list)
 
 
-def load_target(target: str, transfer_paths: Sequence[str | Path], self_path: str | Path,
-                pixels_path: str | Path | None = None,
-                positions: dict[str, str] | None = None) -> TargetLosses:
-    """Read and align a target's losses exactly as ``ahp.compute_target`` does (``positions``:
-    the beam file's names of the higher-order transfer folders)."""
-    paths: dict[str, Path] = {}
-    for p in transfer_paths:
-        name = ahp.source_name_of(p, positions)
-        if name in paths:
-            raise ahp.AHPError(f"source set {name!r} given twice: {paths[name]} and {p}")
-        if name in ("self", "pixels"):
-            raise ahp.AHPError(f"{p}: {name!r} is a reserved name, not a transfer source set of {target!r}")
-        paths[name] = Path(p)
-    paths["self"] = Path(self_path)
-    named = {n: ahp.read_losses(p) for n, p in sorted(paths.items())}
-    files = [paths[n] for n in named]
-    px = None
-    if pixels_path is not None:
-        paths["pixels"] = Path(pixels_path)
-        L, images = ahp.align(dict(named, pixels=ahp.read_losses(pixels_path)), paths)
-        L, px = L[:-1], L[-1]
-        files.append(Path(pixels_path))
-    else:
-        L, images = ahp.align(named, paths)
-    return TargetLosses(target, list(named), L, images, px, files)
+def results_inputs(results: str | Path, size: str, targets: Iterable[str]) -> tuple[Path, dict[str, Path]]:
+    """(affinity.csv, {target: its tournament file}) of a run: what the bootstrap reads.
 
-
-def results_inputs(results: str | Path, size: str, targets: Iterable[str],
-                   pixels: bool = False) -> tuple[Path, dict[str, dict]]:
-    """(affinity.csv, {target: {"transfers": [...], "self": path, "pixels": path | None,
-    "beam": path | None, "positions": {folder: source set}}}).
-
-    The source sets of a target are the rows of the run's affinity.csv (what Stage III
-    read), so the bootstrap sees exactly the transfers behind the table. A higher-order set
-    lives in the folder of its rank positions (``top1+top2``), which the target's beam file
-    (``beam/<size>/<target>.json``) names.
-    """
+    Stage III keeps, in each target's ``tournaments/<size>/<target>.npz``, the per-image
+    losses it aligned (every transfer, all orders, ``self`` and the pixels baseline), so the
+    bootstrap resamples exactly what Stage III scored, one file per target."""
     results = Path(results)
     table = results / "tables" / size / "affinity.csv"
     if not table.is_file():
-        raise ahp.AHPError(f"missing {table} (Stage III's table: the source sets of every target)")
-    sets: dict[str, list[str]] = {}
-    for t, s, _, _ in ahp.read_table_rows(table):
-        if s != "self":
-            sets.setdefault(t, []).append("+".join(s.split()))
+        raise ahp.AHPError(f"missing {table} (Stage III's table of the run)")
     out = {}
     for t in targets:
-        if t not in sets:
-            raise ahp.AHPError(f"target {t!r} has no transfer rows in {table} "
-                               f"(its targets: {', '.join(sorted(sets))})")
-        # (a tree without beam files, e.g. made by hand, keeps sets in folders of their names)
-        beam = results / "beam" / size / f"{t}.json"
-        positions = read_positions(beam) if beam.is_file() else {}
-        folder = {name: pos for pos, name in positions.items()}
-        out[t] = {"transfers": [results / "transfers" / size / t / folder.get(s, s) / "losses.parquet"
-                                for s in sets[t]],
-                  "self": results / "tasks" / t / "losses.parquet",
-                  "pixels": results / "baselines" / size / t / "scratch" / "losses.parquet" if pixels else None,
-                  "beam": beam if positions else None, "positions": positions}
+        npz = results / "tournaments" / size / f"{t}.npz"
+        if not npz.is_file():
+            raise ahp.AHPError(f"target {t!r}: missing {npz} (Stage III's tournament file)")
+        out[t] = npz
     return table, out
 
 
-def input_files(table: Path, per_target: dict[str, dict]) -> list[Path]:
+def load_tournament(target: str, npz: str | Path, pixels: bool = False) -> TargetLosses:
+    """A target's aligned losses from its tournament file (``pixels``: also the pixels
+    baseline's, which the gain metric needs)."""
+    with np.load(npz) as z:
+        if "losses" not in z.files:
+            raise ahp.AHPError(f"{npz} holds no per-image losses: it was written by an older "
+                               "Stage III; rerun it (`snakemake` reruns ahp_target, its code changed)")
+        if pixels and "pixels" not in z.files:
+            raise ahp.AHPError(f"{npz} has no pixels baseline (Stage III ran without --pixels): "
+                               "the gain metric cannot be resampled")
+        return TargetLosses(target, [str(s) for s in z["sources"]], z["losses"], z["images"],
+                            z["pixels"] if pixels else None, [Path(npz)])
+
+
+def input_files(table: Path, per_target: dict[str, Path]) -> list[Path]:
     """Every file :func:`results_inputs` names (for lineage and for a rule's inputs)."""
-    out = [table]
-    for d in per_target.values():
-        out += [*d["transfers"], d["self"], *([d["pixels"]] if d["pixels"] else []),
-                *([d["beam"]] if d.get("beam") else [])]
-    return out
+    return [table, *per_target.values()]
 
 
 # --------------------------------------------------------------------------- resampling
@@ -459,6 +423,6 @@ def write(result: Result, out_dir: str | Path, stem: str = "bootstrap") -> list[
     return list(paths.values())
 
 
-__all__ = ["TargetLosses", "load_target", "results_inputs", "input_files", "resample", "comparisons",
+__all__ = ["TargetLosses", "load_tournament", "results_inputs", "input_files", "resample", "comparisons",
            "win_matrices", "rates_vs", "bootstrap_target", "tableset", "Settings", "Result", "run",
            "summary_lines", "figure", "output_paths", "write", "max_diff_vs_table"]

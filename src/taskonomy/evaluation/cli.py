@@ -168,10 +168,9 @@ def cmd_bootstrap(a) -> list[Path]:
     from taskonomy.evaluation import bootstrap
     from taskonomy.tasks import resolve_all
     targets = resolve_all(a.targets)
-    table, per_target = bootstrap.results_inputs(a.results, a.size, targets, pixels=a.metric == "gain")
+    table, per_target = bootstrap.results_inputs(a.results, a.size, targets)
     a.read = [str(p) for p in bootstrap.input_files(table, per_target)]   # for the lineage sidecars
-    losses = [bootstrap.load_target(t, d["transfers"], d["self"], d["pixels"], d["positions"])
-              for t, d in per_target.items()]
+    losses = [bootstrap.load_tournament(t, npz, pixels=a.metric == "gain") for t, npz in per_target.items()]
     s = bootstrap.Settings(n=a.n, seed=a.seed, budget=a.budget, max_order=a.max_order, metric=a.metric,
                            targets=targets, source_only=a.source_only)
     res = bootstrap.run(losses, s, log=sys.stdout, jobs=a.jobs)
