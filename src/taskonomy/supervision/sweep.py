@@ -64,6 +64,10 @@ def write_csv(rows: list[dict], path) -> None:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
 
 
+def sweep_title(table_name: str, metric: str) -> str:
+    return f"Taxonomies of {table_name} (metric {metric})"
+
+
 def plot_sweep(rows: list[dict], path, title: str) -> None:
     import numpy as np
 
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_csv(rows, args.out)
     if args.plot:
-        plot_sweep(rows, args.plot, f"Taxonomies of {tables.name} (metric {args.metric})")
+        plot_sweep(rows, args.plot, sweep_title(tables.name, args.metric))
     print(f"wrote {args.out} ({len(rows)} rows)" + (f" and {args.plot}" if args.plot else ""))
     lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args),
                    started=started)
