@@ -7,11 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from taskonomy.cli import main as taskonomy
 from taskonomy.serve.app import MAX_BODY_BYTES, MAX_GRID, MAX_TASKS, create_app
-from taskonomy.serve.cli import is_loopback
+from taskonomy.serve.cli import is_loopback, running
 from taskonomy.supervision import bip
 from taskonomy.supervision.sweep import write_csv
 from taskonomy.supervision.tables import paper_dir
@@ -211,40 +206,11 @@ def test_cli_options():
 
 # ---------------------------------------------------------------- the page in a browser
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(results, tmp_path):
     """`taskonomy serve` on a free port, in its own process; stopped after the test."""
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "taskonomy", "serve", "--port", str(port),
-                             "--results", str(results), "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "api/tasks", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"taskonomy serve did not start: {(tmp_path / 'serve.log').read_text()}")
-                time.sleep(0.2)
+    with running(results, log=tmp_path / "serve.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def chromium(tmp_path):
@@ -289,12 +255,12 @@ def test_page_in_chromium(server, tmp_path):
         assert len(rows) == 22
         wait.until(lambda d: d.execute_script(
             "const i = document.getElementById('taxonomy'); return i.complete && i.naturalWidth > 0"))
+        if os.environ.get("TASKONOMY_SCREENSHOT"):      # how docs/serve.png was taken (README)
+            driver.save_screenshot(os.environ["TASKONOMY_SCREENSHOT"])
         # a budget that cannot serve every target: the page names them, as the CLI does
         budget.clear()
         budget.send_keys("0", Keys.ENTER)
         wait.until(lambda d: "cannot be served" in text("error"))
         assert "autoencoding" in text("error") and text("supervised") == ""
-        if os.environ.get("TASKONOMY_SCREENSHOT"):        # docs/serve.png: see bench/serve.py
-            driver.save_screenshot(os.environ["TASKONOMY_SCREENSHOT"])
     finally:
         driver.quit()

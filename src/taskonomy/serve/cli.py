@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -23,6 +28,45 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:          # a host name: may resolve to any interface
         return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running(results: str | Path = "results", log: str | Path | None = None, timeout: float = 60):
+    """``taskonomy serve`` on a free local port in a child process (for tests and benchmarks):
+    yields its URL once it answers, stops it on exit. ``log``: file for its output."""
+    port = free_port()
+    out = open(log, "w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "taskonomy", "serve", "--port", str(port),
+                             "--results", str(results), "--log-level", "warning"],
+                            stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url + "api/tasks", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"taskonomy serve did not start (exit status {proc.poll()}; "
+                                       f"log: {log or 'not kept'})") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log:
+            out.close()
 
 
 def main(argv: list[str] | None = None) -> int:

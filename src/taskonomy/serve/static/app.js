@@ -77,12 +77,13 @@ function solveQuery() {
 
 const fmt = (v) => (v === null || v === undefined ? "-" : v.toFixed(3));
 
-// red (0) - white (.5) - blue (1), as the figures' RdBu colour map
-function winColor(v) {
+// red (0) - white (.5) - blue (1), as the figures' RdBu colour map; white text on the dark ends
+function winStyle(v) {
   if (v === null || v === undefined) return "";
   const lo = [178, 24, 43], mid = [247, 247, 247], hi = [33, 102, 172];
   const [a, b, t] = v < 0.5 ? [lo, mid, v / 0.5] : [mid, hi, (v - 0.5) / 0.5];
-  return `rgb(${a.map((x, i) => Math.round(x + (b[i] - x) * t)).join(",")})`;
+  const rgb = a.map((x, i) => Math.round(x + (b[i] - x) * t)).join(",");
+  return `background:rgb(${rgb})` + (Math.abs(v - 0.5) > 0.3 ? ";color:#fff" : "");
 }
 
 function clearAnswer() {
@@ -104,8 +105,8 @@ function show(p) {
     el("td", {}, c.sources[0] === "self" ? "(supervised)" : c.sources.join(" ")),
     el("td", {}, String(c.order)),
     el("td", {}, fmt(c.value)),
-    el("td", {style: `background:${winColor(c.gain)}`}, fmt(c.gain)),
-    el("td", {style: `background:${winColor(c.quality)}`}, fmt(c.quality)))));
+    el("td", {style: winStyle(c.gain)}, fmt(c.gain)),
+    el("td", {style: winStyle(c.quality)}, fmt(c.quality)))));
 }
 
 async function solve() {
