@@ -257,6 +257,14 @@ def test_page_in_chromium(server, tmp_path):
             "const i = document.getElementById('taxonomy'); return i.complete && i.naturalWidth > 0"))
         if os.environ.get("TASKONOMY_SCREENSHOT"):      # how docs/serve.png was taken (README)
             driver.save_screenshot(os.environ["TASKONOMY_SCREENSHOT"])
+        # the sweep and the tree of the chosen table
+        loaded = "const i = document.getElementById(arguments[0]); return !i.hidden && i.complete && i.naturalWidth > 0"
+        budgets = driver.find_element(By.ID, "budgets")
+        budgets.clear()
+        budgets.send_keys("2 4")
+        driver.find_element(By.ID, "sweep").click()
+        driver.find_element(By.ID, "tree").click()
+        wait.until(lambda d: d.execute_script(loaded, "sweep-img") and d.execute_script(loaded, "tree-img"))
         # a budget that cannot serve every target: the page names them, as the CLI does
         budget.clear()
         budget.send_keys("0", Keys.ENTER)

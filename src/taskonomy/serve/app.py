@@ -56,8 +56,8 @@ MAX_TASKS = 2 * len(TASKS)      # entries of a task list or map (a task may come
 MAX_BUDGET = 1000.0
 MAX_ORDER = 64                  # the released tables stop at order 24
 MAX_GRID = 40                   # taxonomies in one sweep (budgets x max orders)
-SOLVE_TIMEOUT_S = 10.0          # CBC's limit for one solve; a sweep shares it among its solves
-MIN_SOLVE_TIMEOUT_S = 1.0
+SOLVE_TIMEOUT_S = 10.0          # CBC's limit for one solve; a sweep of n shares it: 10/n s each,
+MIN_SOLVE_TIMEOUT_S = 1.0       # but at least this (a 40-taxonomy sweep: at most 40 s)
 BUSY_WAIT_S = 30.0              # how long a request waits for the one computation slot
 
 
