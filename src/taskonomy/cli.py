@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("taskonomy.supervision.sweep", "taxonomies over a grid of budgets x max orders (Fig. 8/9)"),
     "tree": ("taskonomy.supervision.tree", "task similarity tree from first-order affinities (Fig. 13)"),
     "affinity-plot": ("taskonomy.supervision.plots", "first-order affinity matrix heat map (Fig. 7)"),
+    "serve": ("taskonomy.serve.cli", "the interactive solver: a local web page and JSON API (solve, sweep, tree)"),
     "compare": ("taskonomy.supervision.compare", "agreement of two affinity tables: rankings, taxonomies (Sec. 5.2)"),
     "data": ("taskonomy.data.cli", "synthetic data: synth | check | sheet"),
     "train": ("taskonomy.train", "Stage I: train one task network"),

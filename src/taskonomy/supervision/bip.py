@@ -55,6 +55,10 @@ class QueryError(ValueError):
     """A query the solver cannot accept (bad task, parameter or key); the message says which."""
 
 
+class SolveTimeout(RuntimeError):
+    """CBC did not prove optimality within the time limit given to :func:`solve`."""
+
+
 class InfeasibleError(QueryError):
     """No policy serves every target within the budget; ``targets`` names those that fail."""
 
@@ -279,19 +283,22 @@ def _make_policy(tables: TableSet, query: Query, chosen: dict[str, Edge], status
                   query=query, solve_time_s=solve_time, cost_used=sum(query.l(s) for s in supervised))
 
 
-def solve(tables: TableSet | Table | str = "paper-16k", **kwargs) -> Policy:
+def solve(tables: TableSet | Table | str = "paper-16k", time_limit_s: float | None = None,
+          **kwargs) -> Policy:
     """Optimal policy for a query (keyword arguments of :func:`make_query`).
 
-    Raises InfeasibleError naming the targets that cannot be served, QueryError for bad input.
+    Raises InfeasibleError naming the targets that cannot be served, QueryError for bad input,
+    SolveTimeout if ``time_limit_s`` (default: none) passes before CBC proves optimality.
     """
     ts = as_tableset(tables)
     query = make_query(ts, **kwargs)
     edges = candidate_edges(ts, query)
-    chosen, elapsed = optimize(query, edges)
+    chosen, elapsed = optimize(query, edges, time_limit_s)
     return _make_policy(ts, query, chosen, "optimal", elapsed)
 
 
-def optimize(query: Query, edges: dict[str, list[Edge]]) -> tuple[dict[str, Edge], float]:
+def optimize(query: Query, edges: dict[str, list[Edge]],
+             time_limit_s: float | None = None) -> tuple[dict[str, Edge], float]:
     """Solve the BIP on given candidate edges: (chosen edge per target, seconds to build + solve).
 
     Works on any task names (the benchmark feeds it synthetic dictionaries); :func:`solve` is
@@ -320,7 +327,7 @@ def optimize(query: Query, edges: dict[str, list[Edge]]) -> tuple[dict[str, Edge
         for s, vs in need.items():
             m += mip.xsum(vs) <= y[s]
     m += mip.xsum(query.l(s) * y[s] for s in nodes) <= query.budget   # Constraint III
-    status = m.optimize()
+    status = m.optimize(max_seconds=time_limit_s if time_limit_s is not None else math.inf)
     elapsed = time.perf_counter() - t0
     if status == mip.OptimizationStatus.INFEASIBLE:
         per_target = {t: min(_edge_cost(query, e) for e in es) for t, es in edges.items()}
@@ -328,6 +335,8 @@ def optimize(query: Query, edges: dict[str, list[Edge]]) -> tuple[dict[str, Edge
             f"infeasible query: every target can be served alone, but not all together within "
             f"budget {query.budget:g}; cheapest way per target: "
             + ", ".join(f"{t}={c:g}" for t, c in per_target.items()), targets=query.targets)
+    if status != mip.OptimizationStatus.OPTIMAL and time_limit_s is not None and elapsed >= time_limit_s:
+        raise SolveTimeout(f"CBC did not prove optimality within {time_limit_s:g} s (status {status.name})")
     if status != mip.OptimizationStatus.OPTIMAL:
         raise RuntimeError(f"CBC did not prove optimality: status {status.name}")
     chosen = {}

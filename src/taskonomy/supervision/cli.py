@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the policy as JSON")
     p.add_argument("--out", metavar="JSON", help="also write the policy as JSON to this file")
     p.add_argument("--plot", metavar="PNG", help="draw the taxonomy graph (Fig. 8 style)")
+    p.add_argument("--color-by", choices=("gain", "quality"), default="gain",
+                   help="what colours the graph's nodes (default gain)")
     args = p.parse_args(argv)
     started = lineage.now()
     try:
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, {k: v for k, v in d.items() if k != "solve_time_s"})
     if args.plot:
         from taskonomy.supervision.plots import draw_taxonomy
-        draw_taxonomy(policy, args.plot)
+        draw_taxonomy(policy, args.plot, color_by=args.color_by)
     if args.out:  # lineage sidecar(s) (`taskonomy lineage <out>`): tables read, query, code version
         lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args),
                        started=started)

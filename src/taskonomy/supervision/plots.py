@@ -38,10 +38,15 @@ def group_color(task: str) -> str:
     return GROUP_COLORS[TASKS[task].group] if task in TASKS else GROUP_COLORS["other"]
 
 
-def draw_taxonomy(policy, path) -> None:
+# what a taxonomy graph's nodes can be coloured by: Choice attribute -> colour bar label
+NODE_COLORS = {"gain": "Gain (win rate vs scratch)", "quality": "Quality (win rate vs fully supervised)"}
+
+
+def draw_taxonomy(policy, path, color_by: str = "gain") -> None:
     """Fig. 8 style graph: supervised tasks on top, transferred targets below, edges = transfers.
 
-    Node fill: the Gain of the target's choice (red 0 - white .5 - blue 1; grey where unknown).
+    Node fill: the Gain (or, ``color_by="quality"``, the Quality) of the target's choice
+    (red 0 - white .5 - blue 1; grey where unknown).
     Supervised tasks have a thick black ring; source-only tasks not chosen are dimmed.
     Edge colour: the order of the transfer.
     """
@@ -49,6 +54,8 @@ def draw_taxonomy(policy, path) -> None:
     plt = _mpl()
     from matplotlib import cm, colors
 
+    if color_by not in NODE_COLORS:
+        raise ValueError(f"color_by must be one of {', '.join(NODE_COLORS)}, got {color_by!r}")
     q = policy.query
     sup = list(policy.supervised)
     transferred = [t for t, c in policy.targets.items() if c.sources != ("self",)]
@@ -82,9 +89,8 @@ def draw_taxonomy(policy, path) -> None:
 
     def fill(t):
         c = policy.targets.get(t)
-        if c is None or c.gain is None:
-            return "#dddddd"
-        return cmap(c.gain)
+        v = None if c is None else getattr(c, color_by)
+        return "#dddddd" if v is None else cmap(v)
 
     for t in pos:
         is_idle = t in idle
@@ -108,7 +114,7 @@ def draw_taxonomy(policy, path) -> None:
                  f"top: supervised (black ring; * = solved by its own network) and unused "
                  f"source-only tasks (dimmed); bottom: targets solved by transfer", fontsize=10)
     sm = cm.ScalarMappable(cmap=cmap, norm=colors.Normalize(0, 1))
-    fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label="Gain (win rate vs scratch)")
+    fig.colorbar(sm, ax=ax, fraction=0.025, pad=0.01, label=NODE_COLORS[color_by])
     if orders:
         handles = [plt.Line2D([], [], color=ecmap((k - 1) / max(max_order - 1, 1)), lw=2,
                               label=f"order {k}") for k in sorted(set(orders.values()))]

@@ -24,6 +24,8 @@ from taskonomy.supervision.cli import add_query_args, query_kwargs
 from taskonomy.supervision.tables import TableError, load, table_files
 from taskonomy.tasks import TASKS, UnknownTaskError
 
+DEFAULT_BUDGETS = (2, 4, 6, 8, 10)
+DEFAULT_MAX_ORDERS = (1, 3, 5)
 COLUMNS = ("table", "metric", "budget", "max_order", "target", "sources", "order", "value", "gain", "quality",
            "objective", "status", "supervised")
 
@@ -60,6 +62,10 @@ def write_csv(rows: list[dict], path) -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+
+
+def sweep_title(table_name: str, metric: str) -> str:
+    return f"Taxonomies of {table_name} (metric {metric})"
 
 
 def plot_sweep(rows: list[dict], path, title: str) -> None:
@@ -103,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="taskonomy sweep", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_query_args(p, budget=False)
-    p.add_argument("--budgets", nargs="+", type=float, default=[2, 4, 6, 8, 10])
-    p.add_argument("--max-orders", nargs="+", type=int, default=[1, 3, 5])
+    p.add_argument("--budgets", nargs="+", type=float, default=list(DEFAULT_BUDGETS))
+    p.add_argument("--max-orders", nargs="+", type=int, default=list(DEFAULT_MAX_ORDERS))
     p.add_argument("--out", required=True, metavar="CSV", help="table of every taxonomy")
     p.add_argument("--plot", metavar="PNG", help="Gain / Quality per target and budget")
     args = p.parse_args(argv)
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_csv(rows, args.out)
     if args.plot:
-        plot_sweep(rows, args.plot, f"Taxonomies of {tables.name} (metric {args.metric})")
+        plot_sweep(rows, args.plot, sweep_title(tables.name, args.metric))
     print(f"wrote {args.out} ({len(rows)} rows)" + (f" and {args.plot}" if args.plot else ""))
     lineage.record([p for p in (args.out, args.plot) if p], table_files(args.affinities), params=vars(args),
                    started=started)

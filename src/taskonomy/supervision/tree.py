@@ -166,6 +166,11 @@ def best_ari(table, groups: dict[str, Iterable[str]] = PAPER_GROUPS,
             "group_tasks_not_in_tree": sorted(set(label) - set(tree["tasks"]))}
 
 
+def tree_title(table_name: str) -> str:
+    return (f"Task similarity tree of {table_name} (how tasks transfer out; "
+            f"colour = task group, italic = source-only)")
+
+
 def draw_tree(tree: dict, path, title: str) -> None:
     import numpy as np
     from scipy.cluster import hierarchy
@@ -221,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if not doc:
         doc = {**tree, "table": tables.name}
     if args.out:
-        draw_tree(tree, args.out, f"Task similarity tree of {tables.name} (how tasks transfer out; "
-                                  f"colour = task group, italic = source-only)")
+        draw_tree(tree, args.out, tree_title(tables.name))
     json_file = args.json if args.json and not to_stdout else None
     if json_file:
         from taskonomy.io import write_json
