@@ -3,7 +3,8 @@
     from taskonomy.serve.app import create_app
     app = create_app(results="results")     # an ASGI app: run it with uvicorn, test it with TestClient
 
-Endpoints (documented at ``/docs``; the schema at ``/openapi.json``):
+Endpoints (the schema at ``/openapi.json``; FastAPI's /docs and /redoc pages are off: their
+scripts come from a CDN, and nothing here may need the internet):
 
     GET  /api/tables          the tables a query may name: paper-16k, paper-1k, paper, <run>:<size>
     GET  /api/tasks           the task dictionary, metrics, defaults and limits
@@ -270,7 +271,8 @@ def create_app(results: str | Path | None = "results", solve_timeout_s: float = 
     app = FastAPI(title="taskonomy solver", version=__version__,
                   description="The supervision BIP of Taskonomy (Zamir et al., CVPR 2018, Sec. 3.4) over "
                               "HTTP: which tasks to label, which to transfer. Same answers as `taskonomy solve`.",
-                  max_body_size=MAX_BODY_BYTES)      # a larger body gets 413 before anything reads it
+                  max_body_size=MAX_BODY_BYTES,      # a larger body gets 413 before anything reads it
+                  docs_url=None, redoc_url=None)     # CDN-loaded pages: the schema is /openapi.json
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
