@@ -122,6 +122,7 @@ def test_reads_the_older_building_domain_nesting(root, tmp_path):
     b = DatasetIndex(root).buildings[0]
     for d in ("rgb", "normal", "depth_zbuffer", "class_scene", "point_info"):
         shutil.copytree(root / d / b, old / b / d)
+    (old / "manifest.json").write_text('{"vocabulary": "synthetic"}')   # synthetic class files
     idx = DatasetIndex(old)
     assert idx.nesting == "building/domain" and idx.buildings == [b]
     ds = TaskonomyDataset(old, split="all", tasks=["normal", "depth_zbuffer", "class_scene"])
@@ -146,6 +147,7 @@ def test_reads_the_older_release_folder_and_file_names(root, tmp_path):
         for src in (root / d / b).iterdir():
             name = src.name.replace(f"_domain_{d}", f"_domain_{fd}" if fd else "")
             shutil.copy(src, old / b / folder / name)
+    (old / "manifest.json").write_text('{"vocabulary": "synthetic"}')   # synthetic class files
     ds = TaskonomyDataset(old, split="all", tasks=["depth_zbuffer", "class_scene"])
     new = TaskonomyDataset(root, split="all", tasks=["depth_zbuffer", "class_scene"])
     k = new.keys.index(ds.keys[2])
