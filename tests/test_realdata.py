@@ -191,3 +191,10 @@ def test_select_needs_splits_for_a_real_folder(release, tmp_path, capsys):
     root, _ = release["building/domain"]
     assert data_cli(["select", str(root), "--out", str(tmp_path / "s")]) == 2
     assert "split file" in capsys.readouterr().err
+
+
+def test_contact_sheet_of_the_release(release, tmp_path):
+    from taskonomy.data.sheet import make_sheet
+    root, _ = release["domain/dataset/building"]
+    out = make_sheet(root, tmp_path / "sheet.png", n_views=2)
+    assert out.stat().st_size > 0
