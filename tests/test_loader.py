@@ -197,3 +197,18 @@ def test_missing_depth_is_masked(root, tmp_path):
     item = ds[0]
     assert item["m/depth_zbuffer"][0, :5].sum() == 0 and item["m/depth_zbuffer"][0, 5:].min() == 1
     assert item["m/normal"][0, :5].sum() == 0
+
+
+def test_an_exclusion_list_on_the_synthetic_data_keeps_its_splits_and_vocabulary(root, tmp_path, capsys):
+    from taskonomy.data.select import select
+    ds = TaskonomyDataset(root, split="train", tasks=["class_scene", "segment_semantic"])
+    k = ds.keys[1]
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"# one view\nsegment_semantic/{k.building}/{enc.filename(k.point, k.view, 'segment_semantic')}\n")
+    select(root, tmp_path / "sel", exclude=bad)
+    sel = TaskonomyDataset(tmp_path / "sel", split="train", tasks=["class_scene", "segment_semantic"])
+    assert f"skipping 1 of {len(ds)} views" in capsys.readouterr().err
+    assert sel.index.vocabulary is enc.SYNTHETIC and sel.keys == [x for x in ds.keys if x != k]
+    for i in (0, 1):
+        a, b = sel[i], ds[ds.keys.index(sel.keys[i])]
+        assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a if n != "index")

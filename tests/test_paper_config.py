@@ -82,3 +82,22 @@ def test_paper_config_plans_the_paper_regime_on_gpus(tmp_path):
     # today 105: the 52 first-order jobs go ungrouped (also on main, with group-components
     # transfers=4); grouping them would take it to 66
     assert sum(subs.values()) <= 105, subs
+
+
+def test_jobs_read_the_data_through_a_selection_only_when_asked():
+    from taskonomy.config import load_config, validate
+    from taskonomy.workflow import Workflow
+    default = Workflow(load_config(ROOT / "config.yaml"))
+    assert not default.select and default.data_dir(None) == "data/synth" == default.dataset
+    assert default.manifest == default.synth_manifest == "data/synth/manifest.json"
+    paper = Workflow(load_config(PAPER))
+    assert paper.select and paper.data_dir(None) == "results/paper/data"
+    (csv,) = paper.select_inputs(None)
+    assert Path(csv).name == "train_val_test_medium.csv" and Path(csv).is_file()
+    assert paper.select_args(None) == f"--split-file {csv} --size 256"
+    # an exclusion list on the synthetic data: the selection reads the rendered manifest
+    cfg = load_config(ROOT / "config.yaml")
+    cfg["data"]["exclude"] = "bad.txt"
+    synth = Workflow(validate(cfg))
+    assert synth.select_inputs(None) == ["data/synth/manifest.json", "bad.txt"]
+    assert synth.select_args(None) == "--exclude bad.txt"
