@@ -6,9 +6,11 @@
 
 The contract (keys, shapes, dtypes, ranges) is docs/interfaces.md. Files are indexed once
 (one directory listing of the rgb folder per building); a missing or corrupt file raises
-``DataFileError`` naming its path. Splits come from ``manifest.json`` (synthetic data) or a
-Taskonomy ``train_val_test_*.csv`` (``split_file=``, real data); ``split="all"`` takes every
-building. Load-time tasks (autoencoding, denoising, colorization, inpainting, jigsaw) are
+``DataFileError`` naming its path. Splits come from ``manifest.json`` (synthetic data, or a
+selection of a real folder by ``taskonomy data select``, which also lists known-bad views to
+skip) or a Taskonomy ``train_val_test_*.csv`` (``split_file=``, real data); ``split="all"``
+takes every building. Class files are read in the folder's vocabulary (synthetic or the real
+release's, ``encodings.Vocabulary``). Load-time tasks (autoencoding, denoising, colorization, inpainting, jigsaw) are
 made here from the RGB, deterministically for a seed.
 """
 from __future__ import annotations
