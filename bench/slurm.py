@@ -28,19 +28,24 @@ sys.path.insert(0, str(ROOT / "bench"))
 from dag import copy_workflow  # noqa: E402  (the workflow with the DAG bench's paper-scale settings)
 
 
-def submissions(wf: Path, extra: list[str]) -> Counter:
-    p = subprocess.run([SNAKEMAKE, "--profile", "slurm", "--configfile", "bench.yaml", "-n", *extra],
-                       cwd=wf, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"dry run failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+def count_submissions(log: str) -> Counter:
+    """sbatch calls of a dry run's output, by group name or (ungrouped jobs) rule name."""
     out = Counter()
-    for line in (p.stdout + p.stderr).splitlines():
+    for line in log.splitlines():
         if m := re.search(r"Group job (\S+) \(jobs in", line):
             out[f"group {m.group(1)}"] += 1
         elif m := re.match(r"(rule|checkpoint) (\w+):", line):      # unindented: not in a group
             if m.group(2) != "all":            # the target rule has no command: never submitted
                 out[m.group(2)] += 1
     return out
+
+
+def submissions(wf: Path, extra: list[str]) -> Counter:
+    p = subprocess.run([SNAKEMAKE, "--profile", "slurm", "--configfile", "bench.yaml", "-n", *extra],
+                       cwd=wf, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"dry run failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return count_submissions(p.stdout + p.stderr)
 
 
 def main() -> int:

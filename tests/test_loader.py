@@ -122,6 +122,7 @@ def test_reads_the_older_building_domain_nesting(root, tmp_path):
     b = DatasetIndex(root).buildings[0]
     for d in ("rgb", "normal", "depth_zbuffer", "class_scene", "point_info"):
         shutil.copytree(root / d / b, old / b / d)
+    (old / "manifest.json").write_text('{"vocabulary": "synthetic"}')   # synthetic class files
     idx = DatasetIndex(old)
     assert idx.nesting == "building/domain" and idx.buildings == [b]
     ds = TaskonomyDataset(old, split="all", tasks=["normal", "depth_zbuffer", "class_scene"])
@@ -146,6 +147,7 @@ def test_reads_the_older_release_folder_and_file_names(root, tmp_path):
         for src in (root / d / b).iterdir():
             name = src.name.replace(f"_domain_{d}", f"_domain_{fd}" if fd else "")
             shutil.copy(src, old / b / folder / name)
+    (old / "manifest.json").write_text('{"vocabulary": "synthetic"}')   # synthetic class files
     ds = TaskonomyDataset(old, split="all", tasks=["depth_zbuffer", "class_scene"])
     new = TaskonomyDataset(root, split="all", tasks=["depth_zbuffer", "class_scene"])
     k = new.keys.index(ds.keys[2])
@@ -195,3 +197,18 @@ def test_missing_depth_is_masked(root, tmp_path):
     item = ds[0]
     assert item["m/depth_zbuffer"][0, :5].sum() == 0 and item["m/depth_zbuffer"][0, 5:].min() == 1
     assert item["m/normal"][0, :5].sum() == 0
+
+
+def test_an_exclusion_list_on_the_synthetic_data_keeps_its_splits_and_vocabulary(root, tmp_path, capsys):
+    from taskonomy.data.select import select
+    ds = TaskonomyDataset(root, split="train", tasks=["class_scene", "segment_semantic"])
+    k = ds.keys[1]
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"# one view\nsegment_semantic/{k.building}/{enc.filename(k.point, k.view, 'segment_semantic')}\n")
+    select(root, tmp_path / "sel", exclude=bad)
+    sel = TaskonomyDataset(tmp_path / "sel", split="train", tasks=["class_scene", "segment_semantic"])
+    assert f"skipping 1 of {len(ds)} views" in capsys.readouterr().err
+    assert sel.index.vocabulary is enc.SYNTHETIC and sel.keys == [x for x in ds.keys if x != k]
+    for i in (0, 1):
+        a, b = sel[i], ds[ds.keys.index(sel.keys[i])]
+        assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a if n != "index")

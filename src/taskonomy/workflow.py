@@ -53,6 +53,18 @@ def copy_workflow(repo: str | os.PathLike, dst: str | os.PathLike, *extra: str) 
     return dst
 
 
+SPLIT_NAMES = ("tiny", "medium", "full", "fullplus")
+
+
+def split_file_path(value: str | None) -> str | None:
+    """``data.split_file``: a split name -> the release's CSV shipped with the package; a path
+    stays as it is."""
+    if value in SPLIT_NAMES:
+        from taskonomy.supervision.tables import paper_dir
+        return os.fspath(paper_dir() / f"train_val_test_{value}.csv")
+    return value
+
+
 def use_this_python() -> None:
     """Jobs run ``python -m taskonomy...``: put the interpreter running Snakemake first on
     PATH, so a job runs in the project's environment here and on a cluster node (where the
@@ -95,9 +107,18 @@ class Workflow:
         self.run = config["run"]
         self.res = f"results/{self.run}"
         # ---- data
-        self.data_root = config["data"]["root"]
-        self.manifest = f"{self.data_root}/manifest.json"
-        self.synth = config["data"]["synth"]
+        data = config["data"]
+        self.data_root = data["root"]
+        self.synth = data["synth"]
+        self.synth_manifest = f"{self.data_root}/manifest.json"
+        # a real folder's split file, known-bad files or image size: jobs read the data through
+        # a selection manifest (rule select_data), else the dataset's own manifest
+        self.split_file = split_file_path(data.get("split_file"))
+        self.exclude = data.get("exclude")
+        self.select = bool(self.split_file or self.exclude or data.get("size"))
+        self.data_size = data.get("size")
+        self.dataset = f"{self.res}/data" if self.select else self.data_root   # what jobs read
+        self.manifest = f"{self.dataset}/manifest.json"
         # ---- Stages I / II
         self.resources = config["resources"]
         self.tasks = list(config["tasks"])
@@ -174,11 +195,23 @@ class Workflow:
         return os.path.dirname(output[0])
 
     def data_dir(self, wildcards) -> str:
-        return self.data_root
+        return self.dataset
 
     # ------------------------------------------------------------ data (rules/data.smk)
     def data_targets(self) -> list[str]:
         return [self.manifest]
+
+    def select_inputs(self, wildcards) -> list[str]:
+        """What the selection reads: the split file (real data) or the synthetic data's
+        manifest, and the exclusion list."""
+        out = [self.split_file] if self.split_file else [self.synth_manifest]
+        return out + ([self.exclude] if self.exclude else [])
+
+    def select_args(self, wildcards) -> str:
+        args = [f"--split-file {self.split_file}"] if self.split_file else []
+        args += [f"--exclude {self.exclude}"] if self.exclude else []
+        args += [f"--size {self.data_size}"] if self.data_size else []
+        return " ".join(args)
 
     # ------------------------------------------------------------ Stage I (rules/tasks.smk)
     def task_settings(self, wildcards) -> str:

@@ -6,9 +6,11 @@
 
 The contract (keys, shapes, dtypes, ranges) is docs/interfaces.md. Files are indexed once
 (one directory listing of the rgb folder per building); a missing or corrupt file raises
-``DataFileError`` naming its path. Splits come from ``manifest.json`` (synthetic data) or a
-Taskonomy ``train_val_test_*.csv`` (``split_file=``, real data); ``split="all"`` takes every
-building. Load-time tasks (autoencoding, denoising, colorization, inpainting, jigsaw) are
+``DataFileError`` naming its path. Splits come from ``manifest.json`` (synthetic data, or a
+selection of a real folder by ``taskonomy data select``, which also lists known-bad views to
+skip) or a Taskonomy ``train_val_test_*.csv`` (``split_file=``, real data); ``split="all"``
+takes every building. Class files are read in the folder's vocabulary (synthetic or the real
+release's, ``encodings.Vocabulary``). Load-time tasks (autoencoding, denoising, colorization, inpainting, jigsaw) are
 made here from the RGB, deterministically for a seed.
 """
 from __future__ import annotations
@@ -16,6 +18,9 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,19 +62,36 @@ class ViewKey:
 class DatasetIndex:
     """Views of a dataset folder and the path of any (view, domain) file.
 
-    Detects the nesting: ``<root>/<domain>/<building>/`` (current release, synthetic data) or
-    ``<root>/<building>/<domain>/`` (older release).
+    Detects the nesting: ``<root>/<domain>/<building>/`` (current release, synthetic data),
+    ``<root>/<domain>/<dataset>/<building>/`` (omnidata's download) or
+    ``<root>/<building>/<domain>/`` (older release). ``root`` may also be a folder holding only
+    a selection manifest (``taskonomy data select``, ``taskonomy.data.select``): its ``root``
+    names the dataset folder, its ``splits`` the buildings of each split and its ``exclude``
+    the known-bad views, which are then left out of ``keys`` (``excluded`` counts them).
+    ``vocabulary`` says how the class domains are stored (``encodings.Vocabulary``): the
+    synthetic renderer's for its own folders, the real release's otherwise (a manifest's
+    ``vocabulary`` key names it explicitly).
     """
 
     def __init__(self, root, buildings=None):
         self.root = Path(root)
+        man = self.root / "manifest.json"
+        self.manifest = json.loads(man.read_text()) if man.is_file() else None
+        if self.manifest and "root" in self.manifest:      # a selection of another folder
+            self.root = self.root / self.manifest["root"]
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
-        man = self.root / "manifest.json"
-        self.manifest = json.loads(man.read_text()) if man.exists() else None
+        meta = self.manifest or {}
+        name = meta.get("vocabulary") or ("synthetic" if meta.get("generator") == "taskonomy.data.synth" else "release")
+        self.vocabulary = enc.VOCABULARIES[name]
+        self._dataset_of: dict[str, str] = {}
         if (self.root / "rgb").is_dir():
-            self.nesting = "domain/building"
-            all_buildings = sorted(p.name for p in (self.root / "rgb").iterdir() if p.is_dir())
+            self.nesting = _domain_first_nesting(self.root / "rgb")
+            if self.nesting == "domain/building":
+                all_buildings = sorted(p.name for p in (self.root / "rgb").iterdir() if p.is_dir())
+            else:
+                self._dataset_of = _buildings_of_datasets(self.root / "rgb")
+                all_buildings = sorted(self._dataset_of)
             # hidden folders (the lineage records' .lineage/) are never domains
             self.domains = sorted(p.name for p in self.root.iterdir()
                                   if p.is_dir() and not p.name.startswith("."))
@@ -79,8 +101,8 @@ class DatasetIndex:
             self.domains = sorted(p.name for p in (self.root / all_buildings[0]).iterdir()
                                   if p.is_dir()) if all_buildings else []
         if not all_buildings:
-            raise FileNotFoundError(f"{self.root}: no rgb folder found in either Taskonomy nesting "
-                                    "(<root>/rgb/<building>/ or <root>/<building>/rgb/)")
+            raise FileNotFoundError(f"{self.root}: no rgb folder found in any Taskonomy nesting "
+                                    "(<root>/rgb/<building>/, <root>/rgb/<dataset>/<building>/ or <root>/<building>/rgb/)")
         # folder / file-name domain of each domain (the older release's names where they are used)
         self._names = {d: (d, d) for d in self.domains}
         for d, (folder, file_domain) in LEGACY_NAMES.items():
@@ -97,12 +119,27 @@ class DatasetIndex:
                 m = enc.NAME_RE.match(name)
                 if m and m.group(3) == "rgb":
                     keys.append(ViewKey(b, int(m.group(1)), int(m.group(2))))
-        self.keys: list[ViewKey] = sorted(keys)
+        bad = {ViewKey(*v) for v in meta.get("exclude", {}).get("views", [])}
+        self.keys: list[ViewKey] = sorted(k for k in keys if k not in bad)
+        self.excluded = len(keys) - len(self.keys)
 
     def _folder(self, building: str, domain: str) -> Path:
         if self.nesting == "domain/building":
             return self.root / domain / building
+        if self.nesting == "domain/dataset/building":
+            return self.root / domain / self._dataset_of[building] / building
         return self.root / building / domain
+
+    def view_of(self, path) -> ViewKey:
+        """The view of a dataset file, from its path (relative to the dataset folder, or not)."""
+        path = Path(path)
+        parts = (path.relative_to(self.root) if path.is_absolute() else path).parts
+        depth = {"domain/building": 1, "domain/dataset/building": 2, "building/domain": 0}[self.nesting]
+        m = VIEW_RE.match(parts[-1]) if parts else None
+        if m is None or len(parts) != depth + 2:
+            raise ValueError(f"{path}: not a dataset file of {self.root} ({self.nesting} nesting, "
+                             "point_<p>_view_<v>... file names)")
+        return ViewKey(parts[depth], int(m.group(1)), int(m.group(2)))
 
     def path(self, key: ViewKey, domain: str) -> Path:
         ext = enc.DOMAINS[domain].ext if domain in enc.DOMAINS else "png"
@@ -112,6 +149,33 @@ class DatasetIndex:
 
     def read(self, key: ViewKey, domain: str):
         return enc.read_file(self.path(key, domain), domain)
+
+
+VIEW_RE = re.compile(r"^point_(\d+)_view_(\d+)[._]")
+
+
+def _domain_first_nesting(rgb: Path) -> str:
+    """``domain/building`` when the rgb folder's first sub-folder holds the view files,
+    ``domain/dataset/building`` (omnidata) when it holds building folders."""
+    for sub in sorted(p for p in rgb.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        with os.scandir(sub) as it:
+            for e in it:
+                if e.is_file() and enc.NAME_RE.match(e.name):
+                    return "domain/building"
+                if e.is_dir() and not e.name.startswith("."):
+                    return "domain/dataset/building"
+    return "domain/building"
+
+
+def _buildings_of_datasets(rgb: Path) -> dict[str, str]:
+    """building -> the dataset folder holding it (omnidata's rgb/<dataset>/<building>/)."""
+    out: dict[str, str] = {}
+    for ds in sorted(p for p in rgb.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for b in sorted(p.name for p in ds.iterdir() if p.is_dir()):
+            if b in out:
+                raise ValueError(f"{rgb}: building {b!r} is in two datasets ({out[b]}, {ds.name})")
+            out[b] = ds.name
+    return out
 
 
 def _listdir(folder: Path) -> tuple[str, ...]:
@@ -163,10 +227,16 @@ class _Base(torch.utils.data.Dataset):
     def __init__(self, root, split: str, size, seed: int, split_file):
         self.root = Path(root)
         full = DatasetIndex(root)
+        if size is None and (full.manifest or {}).get("generator") == "taskonomy.data.select":
+            size = full.manifest.get("size")     # a selection's image side (data.size)
         self.buildings = split_buildings(full, split, split_file)
         self.index = DatasetIndex(root, self.buildings)
         self.keys = self.index.keys
         self.split, self.size, self.seed = split, size, seed
+        if self.index.excluded:     # the known-bad views of data.exclude (taskonomy data select)
+            listed = (full.manifest or {}).get("exclude", {}).get("file", "the exclusion list")
+            print(f"{self.root}: split {split!r}: skipping {self.index.excluded} of {len(self.keys) + self.index.excluded}"
+                  f" views (known-bad files listed in {listed})", file=sys.stderr)
         if not self.keys:
             raise ValueError(f"{self.root}: split {split!r} has no views")
         self._pos = {k: i for i, k in enumerate(self.keys)}
@@ -224,7 +294,7 @@ class TaskonomyDataset(_Base):
             if t not in self.index.domains:     # real data: read from point_info
                 y, m = FROM_POINT_INFO[t](self.index.read(key, "point_info")), None
             else:
-                y, m = enc.target(t, self.index.read(key, t))
+                y, m = self._target(key, t)
             if task.kind == "lowdim":
                 item[f"y/{t}"] = torch.from_numpy(y)
                 continue
@@ -240,6 +310,13 @@ class TaskonomyDataset(_Base):
                 mt = _resize(torch.from_numpy(m), self.size, nearest=True)
             item[f"y/{t}"], item[f"m/{t}"] = yt, mt
         return item
+
+    def _target(self, key, t: str):
+        path = self.index.path(key, t)
+        try:
+            return enc.target(t, enc.read_file(path, t), self.index.vocabulary)
+        except enc.EncodingError as e:
+            raise enc.DataFileError(f"bad values in dataset file: {path} ({e})") from None
 
     def _valid(self, key) -> torch.Tensor:
         """Validity from the depth file (missing depth = missing geometry), else all valid."""

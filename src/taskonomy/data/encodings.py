@@ -5,8 +5,15 @@ RGB centred at 127 (x right, y up, z towards the camera); principal curvature 8-
 at 127 in the first two channels; edges and keypoints uint16 PNG; segment ids uint16 PNG;
 semantic classes uint8 PNG; low-dim domains float32 ``.npy``; point_info JSON.
 
-``decode(domain, raw)`` turns a decoded file into physical values; ``target(domain, raw)``
-into the training target and validity mask used by ``taskonomy.data.dataset``.
+The three class domains have two vocabularies (``Vocabulary``): the synthetic renderer's
+(``SYNTHETIC``: object shares, one-hot room types, 20 semantic labels with 0 = structure) and
+the real release's (``RELEASE``, ../shared/REALDATA.md): ``class_object`` 1000 ImageNet logits
+(softmax on load), ``class_scene`` a 365-way Places vector of which the paper's 63 indoor
+classes are kept and renormalised, ``segment_semantic`` 18 labels with 0 = uncertain (masked
+out of the loss). A dataset folder says which it holds (``DatasetIndex.vocabulary``).
+
+``decode_*`` turn a decoded file into physical values; ``target(domain, raw, vocab)`` into
+the training target and validity mask used by ``taskonomy.data.dataset``.
 """
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from taskonomy.tasks import OBJECT_CLASSES, SCENE_CLASSES, SEMANTIC_CLASSES
+
 DEPTH_UNITS = 512.0          # depth PNG counts per metre
 DEPTH_MISSING = 65535
 DEPTH_LOG_NORM = np.log(2.0 ** 16)
@@ -25,6 +34,35 @@ NORMAL_CENTRE = 127.0
 CURV_CENTRE = 127.0
 CURV_SCALE = 10.0            # PNG counts per 1/m of curvature (|k| <= 12.7 representable)
 PNG_COMPRESS = 1             # 4x faster than PIL's default, files ~20% larger
+
+# The paper's 63 indoor scene classes: positions in the release's 365-way Places vector
+# (Places365's alphabetical category order: 3 alcove, 23 assembly_line, ..., 363 youth_hostel),
+# as the authors' loader selects them before renormalising.
+PLACES_INDOOR = (
+    3, 23, 25, 26, 28, 37, 43, 45, 51, 52, 56, 61, 63, 88, 89, 93, 95, 100, 102, 106, 121, 124,
+    126, 129, 131, 133, 135, 156, 165, 176, 177, 179, 182, 203, 208, 215, 217, 228, 240, 241,
+    244, 246, 248, 253, 255, 264, 269, 280, 281, 282, 285, 298, 303, 311, 317, 318, 328, 332,
+    343, 346, 352, 358, 363,
+)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """How the class domains of a dataset are stored and what the loader makes of them."""
+    name: str
+    object_values: int       # values in a class_object .npy
+    scene_values: int        # values in a class_scene .npy
+    semantic_labels: int     # segment_semantic labels 0..n-1
+    object_logits: bool      # class_object holds logits (softmax on load), else a distribution
+    scene_keep: tuple | None  # class_scene positions kept (then renormalised), None = all
+    semantic_masked: int | None  # a segment_semantic label that is masked out of the loss
+
+
+SYNTHETIC = Vocabulary("synthetic", len(OBJECT_CLASSES), len(SCENE_CLASSES), len(SEMANTIC_CLASSES),
+                       object_logits=False, scene_keep=None, semantic_masked=None)
+RELEASE = Vocabulary("release", 1000, 365, 18, object_logits=True, scene_keep=PLACES_INDOOR,
+                     semantic_masked=0)
+VOCABULARIES = {v.name: v for v in (SYNTHETIC, RELEASE)}
 
 
 @dataclass(frozen=True)
@@ -153,8 +191,55 @@ def _hw1(x):
     return x[..., 0] if x.ndim == 3 else x
 
 
-def target(domain: str, raw):
-    """Training target (C, H, W) float32 / (H, W) int64 / vector, and mask (1, H, W) or None."""
+class EncodingError(ValueError):
+    """A file whose values do not fit the dataset's encoding (the caller names the file)."""
+
+
+def _vector(raw, n: int, what: str) -> np.ndarray:
+    v = np.asarray(raw, np.float64).reshape(-1)
+    if v.size != n:
+        raise EncodingError(f"{what}: {v.size} values, expected {n}")
+    if not np.all(np.isfinite(v)):
+        raise EncodingError(f"{what}: non-finite values")
+    return v
+
+
+def decode_class_object(raw, vocab: Vocabulary = SYNTHETIC) -> np.ndarray:
+    """Distribution over the object classes (the release's logits through a softmax)."""
+    v = _vector(raw, vocab.object_values, f"class_object ({vocab.name})")
+    if vocab.object_logits:
+        e = np.exp(v - v.max())
+        v = e / e.sum()
+    return v.astype(np.float32)
+
+
+def decode_class_scene(raw, vocab: Vocabulary = SYNTHETIC) -> np.ndarray:
+    """Distribution over the scene classes (the release: the 63 indoor ones, renormalised)."""
+    v = _vector(raw, vocab.scene_values, f"class_scene ({vocab.name})")
+    if vocab.scene_keep is not None:
+        v = v[list(vocab.scene_keep)]
+        total = v.sum()
+        if not total > 0:
+            raise EncodingError("class_scene: no probability on the indoor classes")
+        v = v / total
+    return v.astype(np.float32)
+
+
+def decode_semantic(raw, vocab: Vocabulary = SYNTHETIC):
+    """(H, W) int64 labels and the (1, H, W) float32 mask of the masked label (None if none)."""
+    labels = _hw1(raw).astype(np.int64)
+    top = int(labels.max(initial=0))
+    if top >= vocab.semantic_labels or labels.min(initial=0) < 0:
+        raise EncodingError(f"segment_semantic ({vocab.name}): label {top} outside 0..{vocab.semantic_labels - 1}")
+    if vocab.semantic_masked is None:
+        return labels, None
+    return labels, (labels != vocab.semantic_masked)[None].astype(np.float32)
+
+
+def target(domain: str, raw, vocab: Vocabulary = SYNTHETIC):
+    """Training target (C, H, W) float32 / (H, W) int64 / vector, and mask (1, H, W) or None.
+
+    Raises ``EncodingError`` when a class file does not fit ``vocab``."""
     if domain in ("depth_zbuffer", "depth_euclidean"):
         raw = _hw1(raw).astype(np.float32)
         valid = raw != DEPTH_MISSING
@@ -172,8 +257,14 @@ def target(domain: str, raw):
         raw = _hw1(raw)
         scale = 255.0 if raw.dtype == np.uint8 else 65535.0
         return (raw.astype(np.float32) / scale)[None], None
+    if domain == "segment_semantic":
+        return decode_semantic(raw, vocab)
     if domain in LABEL_DOMAINS:
         return _hw1(raw).astype(np.int64), None
-    if domain in ("class_object", "class_scene", "room_layout", "vanishing_point"):
+    if domain == "class_object":
+        return decode_class_object(raw, vocab), None
+    if domain == "class_scene":
+        return decode_class_scene(raw, vocab), None
+    if domain in ("room_layout", "vanishing_point"):
         return np.asarray(raw, np.float32).reshape(-1), None
     raise KeyError(f"no training target for domain {domain!r}")

@@ -68,12 +68,18 @@ def colorize(domain: str, raw) -> np.ndarray:
 
 
 def _text(index, key) -> str:
-    scene = index.read(key, "class_scene")
-    obj = index.read(key, "class_object")
+    vocab = index.vocabulary
+    scene = enc.decode_class_scene(index.read(key, "class_scene"), vocab)
+    obj = enc.decode_class_object(index.read(key, "class_object"), vocab)
     top = np.argsort(obj)[::-1][:3]
     info = index.read(key, "point_info")
-    lines = [f"{key.building} p{key.point} v{key.view}", f"scene: {SCENE_CLASSES[int(np.argmax(scene))]}",
-             "objects:"] + [f" {OBJECT_CLASSES[i]} {obj[i]:.2f}" for i in top if obj[i] > 0]
+    if vocab is enc.SYNTHETIC:
+        scene_name, obj_name = SCENE_CLASSES[int(np.argmax(scene))], OBJECT_CLASSES.__getitem__
+    else:     # the release's classes by number: Places365 position, ImageNet class
+        scene_name = f"Places365 #{vocab.scene_keep[int(np.argmax(scene))]}"
+        obj_name = "ImageNet #{}".format
+    lines = [f"{key.building} p{key.point} v{key.view}", f"scene: {scene_name}",
+             "objects:"] + [f" {obj_name(i)} {obj[i]:.2f}" for i in top if obj[i] > 0]
     lines += [f"fov {info['field_of_view_rads']:.2f} dist {info.get('camera_distance', 0):.2f}",
               f"sees points {info.get('nonfixated_points_in_view', [])[:6]}"]
     return "\n".join(lines)
