@@ -34,7 +34,7 @@ def derive_seed(global_seed: int, name: str) -> int:
 @dataclass
 class ModelSettings:
     """The ``model`` section of config.yaml (see the schema for each key and its default)."""
-    encoder: str = _MODEL["encoder"]    # registry name: resnet_tiny | resnet_small | resnet50_taskonomy
+    encoder: str = _MODEL["encoder"]    # registry name: resnet_tiny | resnet_small | resnet50_taskonomy | resnet50_released
     width: int = _MODEL["width"]        # first-stage width of the small encoders
     stride: int = _MODEL["stride"]      # representation stride of the small encoders (8 | 16)
     decoder_width: int = _MODEL["decoder_width"]
