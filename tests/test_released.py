@@ -5,6 +5,7 @@ released file format. Batches of 1-2 images: a 256 px ResNet-50 costs about a se
 """
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,3 +164,75 @@ def test_our_encoder_round_trips_through_the_released_format(tmp_path):
                                                  "config": {"model": ModelSettings().to_dict()}})
     with pytest.raises(weights.WeightsError, match=r"tiny\.pt: its encoder is 'resnet_tiny'"):
         weights.export(tmp_path / "tiny.pt", tmp_path / "w2")
+
+
+# ---------------------------------------------------------------- model.released_weights
+def _released_config(weights_dir) -> dict:
+    """Three tasks at 32 px: normal from a released file, reshading trained, random."""
+    return {"run": "rel", "seed": 0, "device": "cpu", "tasks": ["normal", "reshading", "random"],
+            "source_only": ["random"],
+            "data": {"root": "data/synth", "synth": {"buildings": 3, "points": 2, "views": 2, "size": 32,
+                                                     "workers": 1}},
+            "model": {"encoder": "resnet_tiny", "width": 8, "stride": 8, "decoder_width": 16, "fc_hidden": 32,
+                      "readout_width": 16, "released_weights": str(weights_dir)},
+            "train": {"epochs": 1, "batch_size": 4},
+            "transfer": {"sizes": {"small": 2}, "heldout": 2, "epochs": 1, "batch_size": 2, "max_order": 1},
+            "taxonomy": {"budgets": [1], "max_orders": [1], "default_budget": 1, "default_order": 1},
+            "resources": {"threads": 1}}
+
+
+def test_workflow_takes_released_tasks_out_of_training_and_targets(tmp_path):
+    from taskonomy.config import validate
+    from taskonomy.settings import task_settings
+    from taskonomy.workflow import Workflow
+    (tmp_path / "normal_encoder-ab12.pth").write_bytes(b"")
+    (tmp_path / "curvature_encoder-cd34.pth").write_bytes(b"")     # not a task of the run: ignored
+    cfg = validate(_released_config(tmp_path))
+    wf = Workflow(cfg)
+    assert wf.released == {"normal": str(tmp_path / "normal_encoder-ab12.pth")}
+    assert wf.trained_tasks == ["reshading"] and wf.transfer_targets == ["reshading"]
+    assert wf.targets_of("normal") == ["reshading"]                  # a source of every target
+    assert wf.patterns["released"] == "normal" and wf.patterns["encoded"] == "reshading|random"
+    assert "results/rel/tasks/normal/losses.parquet" not in wf.stage1_targets()
+    # the folder is not a network setting: a task network's settings do not change with it
+    assert task_settings(cfg, "reshading") == task_settings(validate({**cfg, "model": {
+        k: v for k, v in cfg["model"].items() if k != "released_weights"}}), "reshading")
+    with pytest.raises(weights.WeightsError, match="'model.released_weights'.*nowhere not found"):
+        Workflow(validate(_released_config(tmp_path / "nowhere")))
+
+
+def test_released_weights_through_snakemake(tmp_path):
+    """Stage I of a released task is its file: no training job, representations from the file
+    (on the run's 4 x 4 grid of 32 px images), the file's sha256 in their lineage, and Stage II
+    trains on them unchanged."""
+    import re
+
+    import numpy as np
+    import pandas as pd
+    import yaml
+    from conftest import snakemake
+    from taskonomy import lineage
+    torch.manual_seed(0)
+    f = weights.write_released(_released_sd(3), "normal", tmp_path / "weights")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(_released_config("weights")))      # relative to the workdir
+    dry = snakemake(tmp_path, "-n", "stages_1_2", config=cfg)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    table = dry.stdout.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, re.M))
+    # reshading trains; only random is encoded by rule encode (reshading, the one target, is no
+    # source of any transfer); normal's representations come from its file
+    assert jobs["released_encoder"] == "1" and jobs["train_task"] == "1" and jobs["encode"] == "1"
+
+    transfer = "results/rel/transfers/small/reshading/normal/losses.parquet"
+    res = snakemake(tmp_path, transfer, config=cfg)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not (tmp_path / "results/rel/tasks/normal").exists()
+    rel = tmp_path / "results/rel/reps/normal"
+    val, test = np.load(rel / "val.npy"), np.load(rel / "test.npy")
+    assert val.shape == (4, 8, 4, 4) and test.shape == (4, 8, 4, 4) and val.dtype == np.float16
+    assert np.isfinite(val).all() and val.std() > 0
+    rec = json.loads(lineage.sidecar(rel / "val.npy").read_text())
+    (w,) = [i for i in rec["inputs"] if i["path"].endswith(".pth")]
+    assert Path(w["path"]).name == f.name and w["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert len(pd.read_parquet(tmp_path / transfer)) == 4

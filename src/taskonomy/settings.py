@@ -54,8 +54,13 @@ class ModelSettings:
         return asdict(self)
 
 
-def _model(cfg: dict) -> dict:
-    return ModelSettings.from_dict(cfg.get("model")).to_dict()
+# ``model.released_weights`` names Stage I's inputs (taskonomy.weights), not a network setting
+RELEASED_KEY = "released_weights"
+
+
+def model_settings(cfg: dict) -> dict:
+    """The ``model`` section as the networks' settings (without ``released_weights``)."""
+    return ModelSettings.from_dict({k: v for k, v in (cfg.get("model") or {}).items() if k != RELEASED_KEY}).to_dict()
 
 
 def task_settings(cfg: dict, task: str) -> dict:
@@ -66,7 +71,7 @@ def task_settings(cfg: dict, task: str) -> dict:
     if unknown:
         raise ValueError(f"config key 'train.overrides.{task}': unknown setting(s) {sorted(unknown)}")
     train.update(override)
-    return {"task": task, "model": _model(cfg), "train": train,
+    return {"task": task, "model": model_settings(cfg), "train": train,
             "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"task/{task}"),
             "device": cfg.get("device", DEVICE_DEFAULT)}
 
@@ -83,7 +88,7 @@ def transfer_settings(cfg: dict, target: str, size: str) -> dict:
     t = transfer_common(cfg)
     if size not in t["sizes"]:
         raise ValueError(f"transfer size {size!r} not in config key 'transfer.sizes' ({sorted(t['sizes'])})")
-    return {"target": target, "size": size, "n": t["sizes"][size], "model": _model(cfg),
+    return {"target": target, "size": size, "n": t["sizes"][size], "model": model_settings(cfg),
             "train": {k: t[k] for k in ("epochs", "batch_size", "lr", "weight_decay")},
             "train_split": t["train_split"], "eval_split": t["eval_split"],
             "heldout": t["heldout"],

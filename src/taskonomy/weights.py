@@ -221,20 +221,26 @@ def export(model_path, out_dir) -> Path:
     """Write the encoder of a task network trained with ``model.encoder: resnet50_released``
     (a Stage I ``model.pt``) as a released file ``<feature>_encoder-<sha256>.pth`` in ``out_dir``
     (the hash: sha256 of the file). Returns its path."""
-    import torch
     from taskonomy import engine
-    from taskonomy.io import write_bytes
     ck = engine.load_checkpoint(model_path)
     encoder = json.loads(ck["config"]).get("model", {}).get("encoder")
     if encoder != RELEASED_ENCODER:
         raise WeightsError(f"{model_path}: its encoder is {encoder!r}; only networks trained with "
                            f"model.encoder: {RELEASED_ENCODER} have the released format")
     prefix = "encoder."
-    sd = {k[len(prefix):]: v for k, v in ck["state_dict"].items() if k.startswith(prefix)}
+    return write_released({k[len(prefix):]: v for k, v in ck["state_dict"].items() if k.startswith(prefix)},
+                          ck["task"], out_dir)
+
+
+def write_released(state_dict: dict, task: str, out_dir) -> Path:
+    """Save an encoder's ``state_dict`` as the released files are, ``{"state_dict": ...}`` in
+    ``<feature>_encoder-<sha256 of the file>.pth`` (atomically). Returns its path."""
+    import torch
+    from taskonomy.io import write_bytes
     buf = io.BytesIO()
-    torch.save({"state_dict": sd}, buf)
+    torch.save({"state_dict": state_dict}, buf)
     data = buf.getvalue()
-    path = Path(out_dir) / released_file_name(ck["task"], hashlib.sha256(data).hexdigest())
+    path = Path(out_dir) / released_file_name(task, hashlib.sha256(data).hexdigest())
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, data)
     return path
