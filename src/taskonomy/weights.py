@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import io
 import json
+import pickle
 import re
 import sys
 import time
@@ -62,7 +63,7 @@ def find_released(folder, key: str = "model.released_weights") -> dict[str, Path
     alone (no torch: the workflow calls it while building the DAG). Other files (the released
     decoders) are ignored; an encoder file of an unknown feature, or two of one task, is an
     error naming the files."""
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise WeightsError(f"config key {key!r}: released weights folder {folder} not found")
     found: dict[str, Path] = {}
@@ -120,8 +121,10 @@ def read_state_dict(path) -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:      # truncated or corrupt zip, pickled code, not a torch file at all
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise WeightsError(f"{path}: not a readable weight file ({type(e).__name__}: {msg[:200]})") from None
+        # (torch's own unpickling message suggests weights_only=False: not advice to pass on)
+        why = "" if isinstance(e, pickle.UnpicklingError) else f": {str(e).strip()[:160]}"
+        raise WeightsError(f"{path}: not a readable weight file (corrupt, truncated, or more than tensors "
+                           f"and dicts; {type(e).__name__}{why})") from None
     if not isinstance(ck, dict) or not isinstance(ck.get("state_dict"), dict):
         found = sorted(map(str, ck)) if isinstance(ck, dict) else type(ck).__name__
         raise WeightsError(f"{path}: expected a dict with a 'state_dict' entry (the released format), found {found}")
@@ -249,12 +252,10 @@ def write_released(state_dict: dict, task: str, out_dir) -> Path:
 # ------------------------------------------------------------------ command line
 def _print_check(rep: dict) -> None:
     rows = rep["encoders"]
-    print(f"released encoders in {rep['folder']}: {len(rows)} of {len(TASK_TO_FEATURE)}")
+    print(f"released encoders in {rep['folder']}: {len(rows)} of {len(TASK_TO_FEATURE)} (--json: their sha256)")
     w = max(len(r["task"]) for r in rows)
     for r in rows:
-        name = Path(r["file"]).name
-        status = "ok" if r["status"] == "ok" else "ERROR " + r["status"]
-        print(f"  {r['task']:<{w}}  {name}  sha256 {r['sha256'][:12]}  {status}")
+        print(f"  {r['task']:<{w}}  " + ("ok     " + Path(r["file"]).name if r["status"] == "ok" else "ERROR  " + r["status"]))
     if rep["missing"]:
         print(f"not there: {', '.join(rep['missing'])}")
 
