@@ -160,7 +160,7 @@ rule released_encoder:
         code=stage_code("taskonomy.weights"),
         data=wf.data_dir,
         splits=" ".join(wf.splits),
-        model=wf.model_settings,
+        model=wf.encoder_settings,
         dtype=wf.transfer["rep_dtype"],
         device=config["device"],
     shell:

@@ -22,6 +22,7 @@ Stage II; on 256 px data with a 16-stride encoder that is 16 x 16 and nothing is
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -93,6 +94,7 @@ def sha256_file(path) -> str:
 
 
 # ------------------------------------------------------------------ reading the files (torch)
+@functools.lru_cache(maxsize=1)
 def expected_shapes() -> dict[str, tuple[int, ...]]:
     """Every key of the released encoder's state_dict and its shape (built on the meta device:
     no memory, no initialisation)."""
@@ -195,8 +197,9 @@ def represent(encoder, x, device="cpu", batch_size: int = BATCH, grid=None):
 
 
 def run_grid(model_settings: dict, image_hw) -> tuple[int, int]:
-    """The representation grid (h, w) of the run's own encoder (``model`` settings) on images
-    of ``image_hw``: what the run's other sources give Stage II."""
+    """The representation grid (h, w) of the run's own encoder (``model`` settings; keys left
+    out take their defaults) on images of ``image_hw``: what the run's other sources give
+    Stage II."""
     import torch
     from taskonomy.models import ModelSettings
     from taskonomy.models.networks import build_encoder

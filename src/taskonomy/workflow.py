@@ -214,9 +214,11 @@ class Workflow:
         """The released encoder file of a source (rule released_encoder's input)."""
         return self.released[wildcards.source]
 
-    def model_settings(self, wildcards) -> str:
-        """The run's network settings: released representations are pooled to their grid."""
-        return as_json(model_settings(self.config))
+    def encoder_settings(self, wildcards) -> str:
+        """The run's encoder settings, which fix its representation grid: released
+        representations are pooled to it (decoder settings do not rerun them)."""
+        ms = model_settings(self.config)
+        return as_json({k: ms[k] for k in ("encoder", "width", "stride")})
 
     def reps(self, source: str) -> list[str]:
         """A source's cached representations, one per split Stage II reads."""
