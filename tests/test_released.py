@@ -74,11 +74,12 @@ def test_feature_names_map_to_task_ids(tmp_path):
     from taskonomy.tasks import TASKS
     assert set(weights.FEATURE_TO_TASK.values()) == set(TASKS) - {"random"}
     for name in ("curvature_encoder-3767cf5d.pth", "normal_encoder-f5e2c773.pth", "normal_decoder-8f18bfb3.pth",
-                 "README.txt"):
+                 "README.txt", "jigsaw_encoder.pth"):
         (tmp_path / name).write_bytes(b"")
     found = weights.find_released(tmp_path)
     assert {t: p.name for t, p in found.items()} == {"principal_curvature": "curvature_encoder-3767cf5d.pth",
-                                                     "normal": "normal_encoder-f5e2c773.pth"}
+                                                     "normal": "normal_encoder-f5e2c773.pth",
+                                                     "jigsaw": "jigsaw_encoder.pth"}   # renamed: still found
     (tmp_path / "principal_curvature_encoder-00ff.pth").write_bytes(b"")
     with pytest.raises(weights.WeightsError, match=r"principal_curvature_encoder-00ff\.pth.*released name.*'curvature'"):
         weights.find_released(tmp_path)
@@ -111,6 +112,8 @@ def test_weights_check_lists_tasks_and_names_each_bad_file(tmp_path, good_sd, ca
     row = next(r for r in rep["encoders"] if r["task"] == "principal_curvature")
     assert row["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest() and row["feature"] == "curvature"
     assert "normal" not in rep["missing"] and "autoencoding" in rep["missing"]
+    (d / "normal_decoder-ff.pth").write_bytes(b"")
+    assert weights.check(d)["ignored"] == ["normal_decoder-ff.pth"]
 
     assert cli(["weights", "check", str(d)]) == 1          # any unusable file: exit 1, each named
     out = capsys.readouterr().out

@@ -43,7 +43,7 @@ RELEASED_FEATURES = (
     "inpainting", "vanishing_point")
 FEATURE_TO_TASK = {f: "principal_curvature" if f == "curvature" else f for f in RELEASED_FEATURES}
 TASK_TO_FEATURE = {t: f for f, t in FEATURE_TO_TASK.items()}
-ENCODER_FILE = re.compile(r"^(?P<feature>[a-z0-9_]+)_encoder-(?P<hash>[0-9a-f]+)\.pth$")
+ENCODER_FILE = re.compile(r"^(?P<feature>[a-z0-9_]+)_encoder(?:-(?P<hash>[0-9a-fA-F]+))?\.pth$")
 RELEASED_ENCODER = "resnet50_released"
 INPUT_SIZE = 256            # the released encoders' input: 256 px, RGB in [-1, 1]
 BATCH = 16
@@ -170,8 +170,10 @@ def check(folder) -> dict:
             status = str(e)
         rows.append({"task": task, "feature": TASK_TO_FEATURE[task], "file": str(path),
                      "sha256": sha256_file(path), "status": status})
+    used = {p.name for p in found.values()}
     return {"folder": str(folder), "encoders": rows,
             "missing": sorted(set(TASK_TO_FEATURE) - set(found)),
+            "ignored": sorted(p.name for p in Path(folder).expanduser().iterdir() if p.name not in used),
             "ok": all(r["status"] == "ok" for r in rows)}
 
 
@@ -261,6 +263,8 @@ def _print_check(rep: dict) -> None:
         print(f"  {r['task']:<{w}}  " + ("ok     " + Path(r["file"]).name if r["status"] == "ok" else "ERROR  " + r["status"]))
     if rep["missing"]:
         print(f"not there: {', '.join(rep['missing'])}")
+    if rep["ignored"]:
+        print(f"ignored (not <feature>_encoder-<hash>.pth): {', '.join(rep['ignored'])}")
 
 
 def _cmd_check(args) -> int:
