@@ -85,14 +85,6 @@ def find_released(folder, key: str = "model.released_weights") -> dict[str, Path
     return found
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------ reading the files (torch)
 @functools.lru_cache(maxsize=1)
 def expected_shapes() -> dict[str, tuple[int, ...]]:
@@ -161,6 +153,7 @@ def check(folder) -> dict:
     if not found:
         raise WeightsError(f"{folder}: no released encoder files (<feature>_encoder-<hash>.pth, "
                            f"e.g. normal_encoder-f5e2c773....pth)")
+    from taskonomy.lineage import file_sha256
     rows = []
     for task, path in found.items():
         try:
@@ -169,7 +162,7 @@ def check(folder) -> dict:
         except WeightsError as e:
             status = str(e)
         rows.append({"task": task, "feature": TASK_TO_FEATURE[task], "file": str(path),
-                     "sha256": sha256_file(path), "status": status})
+                     "sha256": file_sha256(path), "status": status})
     used = {p.name for p in found.values()}
     return {"folder": str(folder), "encoders": rows,
             "missing": sorted(set(TASK_TO_FEATURE) - set(found)),
@@ -214,13 +207,9 @@ def encode_split(weights, data_root, split: str, task: str, model_settings: dict
                  device="auto", batch_size: int = BATCH):
     """Stage I of a released task: the representations of every image of ``split`` (image-index
     order, the encoder's input as for our own encoders), on the run's grid."""
-    import torch
     from taskonomy import engine
-    from taskonomy.stagedata import load_rep_inputs
-    data = load_rep_inputs(data_root, split, task)
-    if not torch.equal(data.t["image"], torch.arange(len(data))):
-        raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
-    x = data.t["x"]
+    from taskonomy.encode import rep_inputs
+    x = rep_inputs(data_root, split, task).t["x"]
     grid = run_grid(model_settings, x.shape[-2:]) if model_settings is not None else None
     return represent(load_encoder(weights), x, engine.resolve_device(device), batch_size, grid)
 
