@@ -84,7 +84,8 @@ def main() -> None:
             _, s = timed(lambda: cli(["weights", "encode", "--weights", str(paths[0]), "--img", str(tmp / "photos"),
                                       "--out", str(tmp / "reps.npy"), "--device", a.device,
                                       "--threads", str(a.threads)]))
-        rows.append((f"`taskonomy weights encode --img` ({n} photographs, whole command in-process)", s, s / n, "image"))
+        rows.append((f"`taskonomy weights encode --img` ({n} photographs, whole command in-process)",
+                     s, s / n, "image"))
     print("| step | wall (s) | per unit (ms) |\n|---|---|---|")
     for name, s, per, unit in rows:
         print(f"| {name} | {s:.2f} | {per * 1000:.0f} per {unit} |")

@@ -81,7 +81,8 @@ def test_feature_names_map_to_task_ids(tmp_path):
                                                      "normal": "normal_encoder-f5e2c773.pth",
                                                      "jigsaw": "jigsaw_encoder.pth"}   # renamed: still found
     (tmp_path / "principal_curvature_encoder-00ff.pth").write_bytes(b"")
-    with pytest.raises(weights.WeightsError, match=r"principal_curvature_encoder-00ff\.pth.*released name.*'curvature'"):
+    with pytest.raises(weights.WeightsError,
+                       match=r"principal_curvature_encoder-00ff\.pth.*released name.*'curvature'"):
         weights.find_released(tmp_path)
     with pytest.raises(weights.WeightsError, match="model.released_weights.*not found"):
         weights.find_released(tmp_path / "nowhere")

@@ -60,7 +60,8 @@ RELEASED_KEY = "released_weights"
 
 def model_settings(cfg: dict) -> dict:
     """The ``model`` section as the networks' settings (without ``released_weights``)."""
-    return ModelSettings.from_dict({k: v for k, v in (cfg.get("model") or {}).items() if k != RELEASED_KEY}).to_dict()
+    section = {k: v for k, v in (cfg.get("model") or {}).items() if k != RELEASED_KEY}
+    return ModelSettings.from_dict(section).to_dict()
 
 
 def task_settings(cfg: dict, task: str) -> dict:

@@ -55,7 +55,8 @@ class WeightsError(ValueError):
 
 def released_file_name(task: str, digest: str) -> str:
     if task not in TASK_TO_FEATURE:
-        raise WeightsError(f"task {task!r} has no released encoder (released: {', '.join(sorted(TASK_TO_FEATURE))})")
+        raise WeightsError(f"task {task!r} has no released encoder "
+                           f"(released: {', '.join(sorted(TASK_TO_FEATURE))})")
     return f"{TASK_TO_FEATURE[task]}_encoder-{digest}.pth"
 
 
@@ -80,7 +81,8 @@ def find_released(folder, key: str = "model.released_weights") -> dict[str, Path
                                + ", ".join(RELEASED_FEATURES))
         task = FEATURE_TO_TASK[feature]
         if task in found:
-            raise WeightsError(f"{folder}: two encoder files for {feature!r}: {found[task].name} and {p.name}; keep one")
+            raise WeightsError(f"{folder}: two encoder files for {feature!r}: {found[task].name} and "
+                               f"{p.name}; keep one")
         found[task] = p
     return found
 
@@ -121,7 +123,8 @@ def read_state_dict(path) -> dict:
                            f"and dicts; {type(e).__name__}{why})") from None
     if not isinstance(ck, dict) or not isinstance(ck.get("state_dict"), dict):
         found = sorted(map(str, ck)) if isinstance(ck, dict) else type(ck).__name__
-        raise WeightsError(f"{path}: expected a dict with a 'state_dict' entry (the released format), found {found}")
+        raise WeightsError(f"{path}: expected a dict with a 'state_dict' entry (the released format), "
+                           f"found {found}")
     sd = ck["state_dict"]
     want = expected_shapes()
     missing = [k for k in want if k not in sd and not k.endswith(OPTIONAL_SUFFIX)]
@@ -246,10 +249,12 @@ def write_released(state_dict: dict, task: str, out_dir) -> Path:
 # ------------------------------------------------------------------ command line
 def _print_check(rep: dict) -> None:
     rows = rep["encoders"]
-    print(f"released encoders in {rep['folder']}: {len(rows)} of {len(TASK_TO_FEATURE)} (--json: their sha256)")
+    n = f"{len(rows)} of {len(TASK_TO_FEATURE)}"
+    print(f"released encoders in {rep['folder']}: {n} (--json: their sha256)")
     w = max(len(r["task"]) for r in rows)
     for r in rows:
-        print(f"  {r['task']:<{w}}  " + ("ok     " + Path(r["file"]).name if r["status"] == "ok" else "ERROR  " + r["status"]))
+        ok = r["status"] == "ok"
+        print(f"  {r['task']:<{w}}  " + ("ok     " + Path(r["file"]).name if ok else "ERROR  " + r["status"]))
     if rep["missing"]:
         print(f"not there: {', '.join(rep['missing'])}")
     if rep["ignored"]:
@@ -282,9 +287,10 @@ def _cmd_encode(args) -> int:
         files, x = load_folder(args.img, INPUT_SIZE)
         arr = represent(load_encoder(args.weights), x, engine.resolve_device(args.device)).numpy()
         save_npy(args.out[0], arr.astype(args.dtype))
-        print(json.dumps({"images": [f.name for f in files], "shape": list(arr.shape), "out": str(args.out[0]),
-                          "seconds": round(time.perf_counter() - t0, 2)}))
-        lineage.record(args.out, [args.weights, *files], params={"weights": str(args.weights)}, started=started)
+        print(json.dumps({"images": [f.name for f in files], "shape": list(arr.shape),
+                          "out": str(args.out[0]), "seconds": round(time.perf_counter() - t0, 2)}))
+        lineage.record(args.out, [args.weights, *files], params={"weights": str(args.weights)},
+                       started=started)
         return 0
     if not args.data or not args.task or len(args.split) != len(args.out):
         raise WeightsError("encode needs --img, or --data, --task and one --out per --split")
@@ -324,7 +330,7 @@ def main(argv=None) -> int:
     e.set_defaults(fn=_cmd_encode)
     x = sub.add_parser("export", help="write a resnet50_released task network's encoder as a released file")
     x.add_argument("--model", required=True, type=Path, help="a Stage I model.pt")
-    x.add_argument("--out", required=True, type=Path, help="folder to write <feature>_encoder-<sha256>.pth to")
+    x.add_argument("--out", required=True, type=Path, help="folder for <feature>_encoder-<sha256>.pth")
     x.set_defaults(fn=_cmd_export)
     args = p.parse_args(argv)
     if getattr(args, "task", None):

@@ -8,8 +8,9 @@ shape family (basic blocks, fewer and narrower stages) for CPU runs: an 8-channe
 representation at 1/8 or 1/16 of the input. ``resnet50_released`` is the architecture of the
 paper's released PyTorch encoders (BatchNorm, TF-style strides), whose weight files it loads.
 
-GroupNorm instead of BatchNorm (all but ``resnet50_released``): frozen encoders then behave identically in training and
-evaluation, batch size 1 works, and results do not depend on batch composition.
+GroupNorm instead of BatchNorm (all but ``resnet50_released``): frozen encoders then behave
+identically in training and evaluation, batch size 1 works, and results do not depend on batch
+composition.
 """
 from __future__ import annotations
 
@@ -166,7 +167,8 @@ class ReleasedEncoder(nn.Module):
             cin = width * ReleasedBottleneck.expansion
         self.compress1 = nn.Conv2d(cin, REP_CHANNELS, 3, 1, 1, bias=False)
         self.compress_bn = nn.BatchNorm2d(REP_CHANNELS)
-        self.groupnorm = nn.GroupNorm(REP_CHANNELS, REP_CHANNELS, affine=False) if normalize_outputs else nn.Identity()
+        self.groupnorm = (nn.GroupNorm(REP_CHANNELS, REP_CHANNELS, affine=False) if normalize_outputs
+                          else nn.Identity())
         self.out_channels = REP_CHANNELS
         self.stride = 16
 
