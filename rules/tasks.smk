@@ -146,6 +146,8 @@ rule released_encoder:
         wf.reps("{source}"),
     log:
         "logs/released_encoder/{source}.log",
+    benchmark:
+        "benchmarks/released_encoder/{source}.tsv"
     wildcard_constraints:
         source=wf.patterns["released"],
     conda:

@@ -136,6 +136,26 @@ def test_files_without_batch_counters_load(tmp_path, good_sd):
     assert torch.equal(enc.state_dict()["layer1.0.conv1.weight"], good_sd["layer1.0.conv1.weight"])
 
 
+def test_weights_encode_on_real_photographs(tmp_path, good_sd, capsys):
+    """`taskonomy weights encode --img`: skimage's photographs (a colour and a grayscale one,
+    neither square) -> N x 8 x 16 x 16, with the weight file in the lineage record."""
+    import numpy as np
+    from taskonomy import lineage
+    from taskonomy.consistency.ood import write_photos
+    write_photos(tmp_path / "photos", ["coffee", "camera"])
+    f = weights.write_released(good_sd, "principal_curvature", tmp_path / "w")
+    assert f.name.startswith("curvature_encoder-")
+    out = tmp_path / "reps.npy"
+    assert cli(["weights", "encode", "--weights", str(f), "--img", str(tmp_path / "photos"), "--out", str(out),
+                "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == ["camera.png", "coffee.png"]
+    reps = np.load(out)
+    assert reps.shape == (2, 8, 16, 16) and reps.dtype == np.float16 and np.isfinite(reps).all()
+    assert np.abs(reps[0].astype(np.float32) - reps[1]).max() > 0.1     # two different photographs
+    rec = json.loads(lineage.sidecar(out).read_text())
+    assert {"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} in rec["inputs"]
+
+
 # ---------------------------------------------------------------- round trip
 def test_our_encoder_round_trips_through_the_released_format(tmp_path):
     """A Stage I task network with the released architecture (its own random weights and
