@@ -118,7 +118,7 @@ rule encode:
     log:
         "logs/encode/{source}.log",
     wildcard_constraints:
-        source=wf.patterns["source"],
+        source=wf.patterns["encoded"],
     conda:
         ENV
     threads: wf.resources["threads"]
@@ -134,6 +134,41 @@ rule encode:
     shell:
         "python -m taskonomy.encode --model {input.model} --data {params.data} --split {params.splits}"
         " --out {output} --dtype {params.dtype} --device {params.device} --threads {threads} > {log} 2>&1"
+
+
+# The paper's released encoder of a source (model.released_weights) instead of its training
+# and rule encode: 256 px input, pooled to the run's representation grid (taskonomy.weights).
+rule released_encoder:
+    input:
+        weights=wf.released_file,
+        manifest=wf.manifest,
+    output:
+        wf.reps("{source}"),
+    log:
+        "logs/released_encoder/{source}.log",
+    benchmark:
+        "benchmarks/released_encoder/{source}.tsv"
+    wildcard_constraints:
+        source=wf.patterns["released"],
+    conda:
+        ENV
+    threads: wf.resources["threads"]
+    resources:
+        # a ResNet-50 at 256 px over both splits: a training job's memory and time
+        mem_mb=wf.resources["train_mem_mb"],
+        runtime=wf.resources["train_runtime"],
+        gpu=wf.resources["gpu"],
+    params:
+        code=stage_code("taskonomy.weights"),
+        data=wf.data_dir,
+        splits=" ".join(wf.splits),
+        model=wf.encoder_settings,
+        dtype=wf.transfer["rep_dtype"],
+        device=config["device"],
+    shell:
+        "python -m taskonomy.weights encode --weights {input.weights} --task {wildcards.source}"
+        " --data {params.data} --split {params.splits} --out {output} --model '{params.model}'"
+        " --dtype {params.dtype} --device {params.device} --threads {threads} > {log} 2>&1"
 
 
 rule cache_targets:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ahp": ("taskonomy.ahp", "Stage III: tournament matrix and AHP vector of a target"),
     "evaluate": ("taskonomy.evaluation.cli", "the paper's evaluations (gain-quality, significance, novel, table1, transitive, bootstrap)"),
     "transitive": ("taskonomy.evaluation.transitive", "transitive transfers s -> t1 -> t2 vs s -> t2: reps | transfer | check"),
+    "weights": ("taskonomy.weights", "the paper's released encoders: check DIR | encode | export"),
     "predict": ("taskonomy.predict", "run trained networks on your own image(s)"),
     "lineage": ("taskonomy.lineage", "lineage tree of an artifact back to data, config and code"),
 }

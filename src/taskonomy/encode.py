@@ -38,15 +38,22 @@ def load_task_network(model_path):
     return net.eval(), ck
 
 
+def rep_inputs(data_root, split, task):
+    """The encoder inputs of every image of ``split``, row i = image index i (what a
+    representation cache's rows are)."""
+    from taskonomy.stagedata import load_rep_inputs
+    data = load_rep_inputs(data_root, split, task)
+    if not torch.equal(data.t["image"], torch.arange(len(data))):
+        raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
+    return data
+
+
 @torch.no_grad()
 def encode_split(model_path, data_root, split, dtype="float16", device="auto", batch_size=64):
-    from taskonomy.stagedata import load_rep_inputs
     net, ck = load_task_network(model_path)
     dev = engine.resolve_device(device)
     net.to(dev)
-    data = load_rep_inputs(data_root, split, ck["task"])
-    if not torch.equal(data.t["image"], torch.arange(len(data))):
-        raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
+    data = rep_inputs(data_root, split, ck["task"])
     reps = []
     for b in data.batches(batch_size):
         reps.append(net.encode(b["x"].to(dev)).float().cpu())

@@ -34,7 +34,7 @@ def derive_seed(global_seed: int, name: str) -> int:
 @dataclass
 class ModelSettings:
     """The ``model`` section of config.yaml (see the schema for each key and its default)."""
-    encoder: str = _MODEL["encoder"]    # registry name: resnet_tiny | resnet_small | resnet50_taskonomy
+    encoder: str = _MODEL["encoder"]    # registry name: resnet_tiny | resnet_small | resnet50_taskonomy | resnet50_released
     width: int = _MODEL["width"]        # first-stage width of the small encoders
     stride: int = _MODEL["stride"]      # representation stride of the small encoders (8 | 16)
     decoder_width: int = _MODEL["decoder_width"]
@@ -54,8 +54,14 @@ class ModelSettings:
         return asdict(self)
 
 
-def _model(cfg: dict) -> dict:
-    return ModelSettings.from_dict(cfg.get("model")).to_dict()
+# ``model.released_weights`` names Stage I's inputs (taskonomy.weights), not a network setting
+RELEASED_KEY = "released_weights"
+
+
+def model_settings(cfg: dict) -> dict:
+    """The ``model`` section as the networks' settings (without ``released_weights``)."""
+    section = {k: v for k, v in (cfg.get("model") or {}).items() if k != RELEASED_KEY}
+    return ModelSettings.from_dict(section).to_dict()
 
 
 def task_settings(cfg: dict, task: str) -> dict:
@@ -66,7 +72,7 @@ def task_settings(cfg: dict, task: str) -> dict:
     if unknown:
         raise ValueError(f"config key 'train.overrides.{task}': unknown setting(s) {sorted(unknown)}")
     train.update(override)
-    return {"task": task, "model": _model(cfg), "train": train,
+    return {"task": task, "model": model_settings(cfg), "train": train,
             "seed": derive_seed(cfg.get("seed", SEED_DEFAULT), f"task/{task}"),
             "device": cfg.get("device", DEVICE_DEFAULT)}
 
@@ -83,7 +89,7 @@ def transfer_settings(cfg: dict, target: str, size: str) -> dict:
     t = transfer_common(cfg)
     if size not in t["sizes"]:
         raise ValueError(f"transfer size {size!r} not in config key 'transfer.sizes' ({sorted(t['sizes'])})")
-    return {"target": target, "size": size, "n": t["sizes"][size], "model": _model(cfg),
+    return {"target": target, "size": size, "n": t["sizes"][size], "model": model_settings(cfg),
             "train": {k: t[k] for k in ("epochs", "batch_size", "lr", "weight_decay")},
             "train_split": t["train_split"], "eval_split": t["eval_split"],
             "heldout": t["heldout"],

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from taskonomy.beam import NOT_COMBINED, position_sets
 from taskonomy.codehash import stage_code
-from taskonomy.settings import as_json, scratch_settings, task_settings, transfer_common, transfer_settings
+from taskonomy.settings import (RELEASED_KEY, as_json, model_settings, scratch_settings, task_settings,
+                                transfer_common, transfer_settings)
 from taskonomy.tasks import TASKS
 
 # What a runnable copy of the workflow needs besides the installed package and a config
@@ -122,10 +123,14 @@ class Workflow:
         # ---- Stages I / II
         self.resources = config["resources"]
         self.tasks = list(config["tasks"])
-        self.trained_tasks = [t for t in self.tasks if t != "random"]
+        # the paper's released encoders (model.released_weights) of this run's tasks: Stage I
+        # takes them instead of training, and they are sources only (no network of their own
+        # on this data to compare transfers to)
+        self.released = self._released(config)
+        self.trained_tasks = [t for t in self.tasks if t != "random" and t not in self.released]
         # tasks with transfers to them: not source-only, with an output (not random)
-        self.transfer_targets = [t for t in self.tasks
-                                 if t not in config["source_only"] and TASKS[t].kind != "none"]
+        self.transfer_targets = [t for t in self.tasks if t not in config["source_only"]
+                                 and TASKS[t].kind != "none" and t not in self.released]
         self.transfer = transfer_common(config)
         self.sizes = list(self.transfer["sizes"])
         # the splits Stage II reads: transfers train on the first, are evaluated on the second
@@ -174,6 +179,18 @@ class Workflow:
                                    | {z for zs in self.cons["targets"].values() for z in zs})
         self.cons_ood = [f"{self.cons_dir}/ood/{n}.png" for n in self.cons["ood_images"]]
 
+    def _released(self, config: dict) -> dict[str, str]:
+        """{task: released encoder file} of the run's tasks found in model.released_weights."""
+        folder = config["model"].get(RELEASED_KEY)
+        if not folder:
+            return {}
+        from taskonomy.weights import find_released
+        found = find_released(folder)
+        released = {t: str(found[t]) for t in self.tasks if t in found}
+        print(f"model.released_weights: released encoders for {', '.join(released) or 'none'} of the run's "
+              f"tasks in {folder}", file=sys.stderr)
+        return released
+
     # ------------------------------------------------------------ wildcard patterns
     @property
     def patterns(self) -> dict[str, str]:
@@ -181,6 +198,9 @@ class Workflow:
         sources = alternatives(self.tasks)
         return {"task": alternatives(self.trained_tasks), "target": alternatives(self.transfer_targets),
                 "source": sources, "size": alternatives(self.sizes),
+                # sources whose representations come from our encoders / from released files
+                "encoded": alternatives(t for t in self.tasks if t not in self.released),
+                "released": alternatives(self.released),
                 "cons_target": alternatives(self.cons_targets), "cons_domain": alternatives(self.cons_domains),
                 "table": "paper-16k|paper-1k|paper", "budget": r"\d+", "order": r"\d+"}
 
@@ -222,6 +242,16 @@ class Workflow:
 
     def scratch_settings(self, wildcards) -> str:
         return as_json(scratch_settings(self._transfer_settings(wildcards.target, wildcards.size)))
+
+    def released_file(self, wildcards) -> str:
+        """The released encoder file of a source (rule released_encoder's input)."""
+        return self.released[wildcards.source]
+
+    def encoder_settings(self, wildcards) -> str:
+        """The run's encoder settings, which fix its representation grid: released
+        representations are pooled to it (decoder settings do not rerun them)."""
+        ms = model_settings(self.config)
+        return as_json({k: ms[k] for k in ("encoder", "width", "stride")})
 
     def reps(self, source: str) -> list[str]:
         """A source's cached representations, one per split Stage II reads."""
