@@ -124,7 +124,7 @@ class TargetResult:
     sources: list[str]          # source set names ("a+b", "self", "random")
     W: np.ndarray               # tournament matrix (unclipped)
     affinity: np.ndarray        # AHP vector, sums to 1
-    quality: np.ndarray         # win rate vs self
+    quality: np.ndarray | None  # win rate vs self (None for a target without a task network)
     gain: np.ndarray | None     # win rate vs pixels (None without a pixels baseline)
     n_images: int
     # what the matrix was computed from, kept in the tournament file so that a resampling
@@ -179,7 +179,7 @@ def source_name_of(path: str | Path, positions: dict[str, str] | None = None) ->
     return name
 
 
-def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path: str | Path,
+def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path: str | Path | None,
                    pixels_path: str | Path | None = None,
                    positions: dict[str, str] | None = None) -> TargetResult:
     paths: dict[str, Path] = {}
@@ -190,7 +190,8 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
         if name in ("self", "pixels"):
             raise AHPError(f"{p}: {name!r} is a reserved name, not a transfer source set of {target!r}")
         paths[name] = Path(p)
-    paths["self"] = Path(self_path)
+    if self_path is not None:       # an own task (all-for-one) has no task network
+        paths["self"] = Path(self_path)
     named = {n: read_losses(p) for n, p in sorted(paths.items())}
     if pixels_path is not None:
         paths["pixels"] = Path(pixels_path)
@@ -203,7 +204,7 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
     sources = list(named)
     W = win_matrix(L)
     aff = ahp_vector(W)
-    quality = W[:, sources.index("self")].copy()
+    quality = W[:, sources.index("self")].copy() if "self" in sources else None
     gain = win_rates_vs(L, px) if px is not None else None
     return TargetResult(target, sources, W, aff, quality, gain, L.shape[1], L, images, px)
 
@@ -239,13 +240,15 @@ def write_target(res: TargetResult, npz: str | Path, csv_path: str | Path) -> li
         with open(tmp, "wb") as f:
             # the settings travel with the matrix: clip bounds and the image count
             np.savez(f, W=res.W, sources=np.array(res.sources), affinity=res.affinity,
-                     quality=res.quality, n_images=np.int64(res.n_images), clip=np.array(CLIP), **extra)
+                     **({"quality": res.quality} if res.quality is not None else {}),
+                     n_images=np.int64(res.n_images), clip=np.array(CLIP), **extra)
     csv_path = Path(csv_path)
     out = [Path(npz), csv_path]
     write_text(csv_path, table_text(rows_of(res, res.affinity)))
-    q = csv_path.with_name(csv_path.stem + QUALITY_SUFFIX)
-    write_text(q, table_text(rows_of(res, res.quality)))
-    out.append(q)
+    if res.quality is not None:
+        q = csv_path.with_name(csv_path.stem + QUALITY_SUFFIX)
+        write_text(q, table_text(rows_of(res, res.quality)))
+        out.append(q)
     if res.gain is not None:
         g = csv_path.with_name(csv_path.stem + GAIN_SUFFIX)
         write_text(g, table_text(rows_of(res, res.gain)))
@@ -290,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="transfers/<target>/<srcset>/losses.parquet files (incl. random)")
     t.add_argument("--beam", help="beam/<size>/<target>.json: names the source sets of the "
                    "higher-order transfers (folders named by rank positions, top1+top2)")
-    t.add_argument("--self", dest="self_", required=True, help="tasks/<target>/losses.parquet")
+    t.add_argument("--self", dest="self_", help="tasks/<target>/losses.parquet (none: an own task, "
+                   "no Quality)")
     t.add_argument("--pixels", help="baselines/<target>/scratch/losses.parquet (for Gain)")
     t.add_argument("--npz", required=True, help="output tournaments/<target>.npz")
     t.add_argument("--csv", required=True, help="output ahp/<target>.csv")
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             written = write_target(res, a.npz, a.csv)
             for p in written:
                 print(f"wrote {p}")
-            lineage.record(written, [*a.transfers, a.self_, *([a.pixels] if a.pixels else []),
+            lineage.record(written, [*a.transfers, *([a.self_] if a.self_ else []), *([a.pixels] if a.pixels else []),
                                      *([a.beam] if a.beam else [])],
                            params={"target": a.target, "clip": CLIP}, started=started)
             best = np.argsort(-res.affinity)[:5]

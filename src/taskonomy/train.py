@@ -52,7 +52,7 @@ def make_eval_fn(task, weights):
 
 def train_task(settings: dict, data_root: str, out: Path, threads: int | None = None) -> dict:
     task = settings["task"]
-    from taskonomy.models import ModelSettings, create_model, fit_output_scale
+    from taskonomy.models import ModelSettings, create_model
     from taskonomy.stagedata import load_task_split
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
@@ -73,7 +73,21 @@ def train_task(settings: dict, data_root: str, out: Path, threads: int | None = 
     train = load_task_split(data_root, split, task, seed=0, limit=tr.get("limit"),
                             num_workers=tr.get("num_workers", 0), subset_seed=settings.get("subset_seed", 0))
     test = load_task_split(data_root, eval_split, task, seed=0, num_workers=tr.get("num_workers", 0))
-    load_s = time.perf_counter() - t0
+    return fit_network(settings, train, test, out, device, time.perf_counter() - t0)
+
+
+def fit_network(settings: dict, train, test, out: Path, device, load_s: float = 0.0,
+                save: bool = True) -> dict:
+    """Train the task network of ``settings`` on ``train`` (``engine.TensorData``: x, y, (m),
+    image), write its per-image ``losses.parquet`` on ``test``, ``metrics.json`` and (``save``)
+    ``model.pt`` into ``out``. Stage I, the scratch baselines and an own task's scratch
+    network (``taskonomy.evaluation.allforone``) train through here."""
+    task = settings["task"]
+    from taskonomy.models import ModelSettings, create_model, fit_output_scale
+    ms = ModelSettings.from_dict(settings["model"])
+    tr = settings["train"]
+    seed = settings["seed"]
+    meta = {"task": task, "config": settings, "kind": TASKS[task].kind}
     input_hw = list(train.t["x"].shape[-2:])
     torch.manual_seed(seed)
     net = create_model("task_network", task=task, settings=ms, input_hw=tuple(input_hw))
@@ -88,8 +102,9 @@ def train_task(settings: dict, data_root: str, out: Path, threads: int | None = 
     train_s = time.perf_counter() - t1
     res = engine.predict_per_image(net, test, make_eval_fn(task, w_eval), device, EVAL_BATCH)
     df = engine.write_losses(out / "losses.parquet", test.t["image"], res)
-    engine.save_model(out / "model.pt", {k: v.cpu() for k, v in net.state_dict().items()},
-                      {**meta, "input_hw": input_hw})
+    if save:
+        engine.save_model(out / "model.pt", {k: v.cpu() for k, v in net.state_dict().items()},
+                          {**meta, "input_hw": input_hw})
     metrics = {"task": task, "trained": True, "n_train": len(train), "n_test": len(test),
                "test": {k: float(df[k].mean()) for k in df.columns if k != "image"},
                "final_train_loss": records[-1]["loss"] if records else None,
