@@ -18,6 +18,7 @@ include: "rules/ahp.smk"
 include: "rules/taxonomy.smk"
 include: "rules/evaluate.smk"
 include: "rules/consistency.smk"
+include: "rules/novel.smk"
 
 
 rule all:

@@ -239,7 +239,8 @@ def _stack(t: OwnTask, ys: list, images: list[int]) -> dict:
 
 
 def read_csv_labels(t: OwnTask, side: int, seed: int, test_share: float) -> dict[str, tuple[dict, "torch.Tensor"]]:
-    """{split: (labels, images)} of a CSV task; every bad row or file is collected and named."""
+    """{"train" | "test": (labels, images)} of a CSV task; every bad row or file is collected
+    and named."""
     import torch
     from taskonomy.data.dataset import _resize
     csv_path = Path(t.csv)
@@ -356,14 +357,35 @@ def image_side(data_root) -> int:
     return int(np.asarray(index.read(index.keys[0], "rgb")).shape[0])
 
 
-def splits_of(t: OwnTask, config: dict) -> tuple[str, str]:
-    """(training split, test split) of a task's caches."""
-    if t.csv:
-        return CSV_SPLITS
+def splits_of(config: dict) -> tuple[str, str]:
+    """The names of an own task's (training, test) caches: the run's transfer split and
+    evaluation split (a CSV's train and test images too), whose representations a
+    Taskonomy-layout task reads from the run's caches."""
     tr = config.get("transfer", {})
     from taskonomy.settings import TRANSFER_DEFAULTS
     return (tr.get("train_split", TRANSFER_DEFAULTS["train_split"]),
             tr.get("eval_split", TRANSFER_DEFAULTS["eval_split"]))
+
+
+def transfer_settings(config: dict, t: OwnTask) -> dict:
+    """Everything that determines the transfers to ``t`` (and its scratch network): the run's
+    transfer schedule and model (``transfer``, ``model``) on the task's own splits, ``n`` of
+    its training images (None: three quarters, resolved by :func:`resolve_n` once the labels
+    are read), the rest of them held out to rank the sources for the higher orders."""
+    from taskonomy import settings
+    seed = config.get("seed", settings.SEED_DEFAULT)
+    size = next(iter(settings.transfer_common(config)["sizes"]))
+    train_split, eval_split = splits_of(config)
+    return {**settings.transfer_settings(config, t.name, size), "size": "own", "n": t.n,
+            "train_split": train_split, "eval_split": eval_split, "heldout": None,
+            "subset_seed": settings.derive_seed(seed, f"subset/own/{t.name}"),
+            "seed": settings.derive_seed(seed, f"transfer/own/{t.name}")}
+
+
+def resolve_n(settings: dict, n_train: int) -> dict:
+    """``settings`` with ``n`` resolved for ``n_train`` labelled training images."""
+    n = settings["n"] if settings["n"] is not None else max(1, (3 * n_train) // 4)
+    return {**settings, "n": min(n, n_train)}
 
 
 def cache_files(out_dir, name: str, split: str) -> dict[str, Path]:
@@ -380,7 +402,8 @@ def check(t: OwnTask, data_root, splits, seed: int = 0, test_share: float = 0.25
     import torch
     from taskonomy.io import atomic_path, write_json
     if t.csv:
-        data = read_csv_labels(t, image_side(data_root), seed, test_share)
+        roles = read_csv_labels(t, image_side(data_root), seed, test_share)
+        data = dict(zip(splits, (roles[r] for r in CSV_SPLITS)))
     else:
         data = read_domain_labels(t, data_root, splits)
     summary = {"task": t.to_dict(), "source": t.source, "splits": list(splits),
@@ -438,7 +461,7 @@ def main(argv=None) -> int:
             print(f"{a.config}: no own_tasks declared")
         from taskonomy.settings import derive_seed
         for t in tasks:
-            s = check(t, a.data or cfg["data"]["root"], splits_of(t, cfg),
+            s = check(t, a.data or cfg["data"]["root"], splits_of(cfg),
                       derive_seed(cfg["seed"], f"own/{t.name}"), share)
             print(f"{t.name}: ok ({t.kind}, {t.channels} channel(s), {t.source}); "
                   + ", ".join(f"{n} {sp} images" for sp, n in s["images"].items()))

@@ -212,6 +212,18 @@ def run_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, thre
     return metrics
 
 
+def train_positions(positions: dict[str, str], settings: dict, reps_dir, targets_dir, out_root: Path,
+                    threads=None, store=None) -> dict[str, float]:
+    """Train (or reuse) the beam's higher-order transfers, each into ``out_root/<position>``
+    (``top1+top2``); returns {source set: mean test loss}."""
+    losses = {}
+    for position, name in positions.items():
+        m = run_transfer(settings, list(parse_source_set(name)), reps_dir, targets_dir,
+                         Path(out_root) / position, threads, store=store)
+        losses[name] = m["test"]["loss"]
+    return losses
+
+
 def _record(out: Path, inputs: dict[str, Path], params: dict, seed: int) -> None:
     files = [out / n for n in STORE_FILES if (out / n).is_file()]
     lineage.record(outputs=files, inputs=list(inputs.values()), params=params, seed=seed)
@@ -359,12 +371,8 @@ def main(argv=None) -> int:
         if args.train_higher:
             if not (args.reps and args.targets and args.out_root):
                 p.error("--train-higher needs --reps, --targets and --out-root")
-            s = _settings_for(args, target)
-            res["higher_losses"] = {}
-            for position, name in res["positions"].items():
-                m = run_transfer(s, list(parse_source_set(name)), args.reps, args.targets,
-                                 args.out_root / target / position, args.threads, store=args.store)
-                res["higher_losses"][name] = m["test"]["loss"]
+            res["higher_losses"] = train_positions(res["positions"], _settings_for(args, target), args.reps,
+                                                   args.targets, args.out_root / target, args.threads, args.store)
         write_json(args.out, res)
         # The beam's own record: it reads the first-order losses; the higher-order transfers it
         # trained carry their own sidecars (run_transfer).

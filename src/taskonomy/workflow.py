@@ -170,6 +170,16 @@ class Workflow:
         if left_out:
             print(f"warning: config evaluation.transitive: triples {[list(t) for t in left_out]} name tasks "
                   "that are not in config tasks; their transitive check is not built", file=sys.stderr)
+        # ---- own tasks: the all-for-one scenario (rules/novel.smk); a bad declaration is an
+        # error naming its key here, before any job
+        from taskonomy import owntask
+        self.own = {t.name: t for t in owntask.declared(config)}
+        self.own_section = config.get("own_tasks") or {}
+        # every source with cached representations, and the higher orders they allow
+        self.own_sources = list(self.tasks)
+        self.own_positions = [n for names in position_sets(
+            len([s for s in self.own_sources if s not in NOT_COMBINED]), self.transfer["max_order"],
+            self.transfer["top_k"], self.transfer["beam_width"]).values() for n in names]
         # ---- consistency
         from taskonomy.consistency.settings import PERCEPTUAL_DOMAINS, section
         self.cons = section(config)
@@ -202,7 +212,8 @@ class Workflow:
                 "encoded": alternatives(t for t in self.tasks if t not in self.released),
                 "released": alternatives(self.released),
                 "cons_target": alternatives(self.cons_targets), "cons_domain": alternatives(self.cons_domains),
-                "table": "paper-16k|paper-1k|paper", "budget": r"\d+", "order": r"\d+"}
+                "table": "paper-16k|paper-1k|paper", "budget": r"\d+", "order": r"\d+",
+                "own": alternatives(self.own), "own_csv": alternatives(n for n, t in self.own.items() if t.csv)}
 
     def group(self, name: str) -> str | None:
         """A rule's group: ``name`` when jobs are grouped, else none."""
@@ -488,6 +499,8 @@ class Workflow:
             out["bootstrap"] = f"{ev}/bootstrap.json"
         if self.replicates:
             out["replicate"] = f"{self.replicate_dir(size, 1)}/compare.json"
+        if self.own:
+            out["own"] = [self.own_report(name)["json"] for name in self.own]
         return out
 
     @staticmethod
@@ -498,6 +511,8 @@ class Workflow:
             out += f" --bootstrap {input.bootstrap}"
         if "replicate" in input.keys():
             out += f" --replicate {input.replicate}"
+        if "own" in input.keys():
+            out += f" --own {' '.join(input.own)}"
         return out
 
     # ------------------------------------------------------------ evaluations (rules/evaluate.smk)
@@ -564,6 +579,79 @@ class Workflow:
         n = sum(len(self.first_order_sources(t)) for t in self.transfer_targets)
         return self.resources["transfer_runtime"] * n
 
+    # ------------------------------------------------------------ own tasks (rules/novel.smk)
+    def own_dir(self, name: str = "{own}") -> str:
+        return f"{self.res}/own/{name}"
+
+    def own_caches(self, kind: str, name: str = "{own}") -> list[str]:
+        """The check's caches of one kind (targets | images), one per split Stage II reads."""
+        from taskonomy.owntask import cache_files
+        return [str(cache_files(self.own_dir(name), name, sp)[kind]) for sp in self.splits]
+
+    def own_out(self, wildcards) -> str:
+        return self.own_dir(wildcards.own)
+
+    @staticmethod
+    def images_root(wildcards, input) -> str:
+        """own/<t>/images (of own/<t>/images/<split>.pt)."""
+        return str(Path(input.images[0]).parent)
+
+    @staticmethod
+    def parent_of_parent(wildcards, output) -> str:
+        """The folder two levels above the first output (own/<t>/reps of
+        own/<t>/reps/<source>/<split>.npy, own/<t>/transfers of .../<source>/losses.parquet)."""
+        return str(Path(output[0]).parents[1])
+
+    def own_task(self, wildcards):
+        return self.own[wildcards.own]
+
+    def own_spec(self, wildcards) -> str:
+        return as_json(self.own_task(wildcards).to_dict())
+
+    def own_check_inputs(self, wildcards) -> dict[str, str]:
+        t = self.own_task(wildcards)
+        return {"manifest": self.manifest, **({"csv": t.csv} if t.csv else {})}
+
+    def own_seed(self, wildcards) -> int:
+        """Seed of a CSV's test draw."""
+        from taskonomy.settings import derive_seed
+        return derive_seed(self.config["seed"], f"own/{wildcards.own}")
+
+    def own_reps(self, name: str = "{own}") -> list[str]:
+        """A CSV task's images encoded by every source (own/<t>/reps/<source>/<split>.npy)."""
+        return [f"{self.own_dir(name)}/reps/{s}/{sp}.npy" for s in self.own_sources for sp in self.splits]
+
+    def own_transfer_inputs(self, wildcards) -> dict[str, list[str]]:
+        """Representations (the run's caches for a Taskonomy-layout task, its own for a CSV
+        task) and the task's labels."""
+        t = self.own_task(wildcards)
+        reps = self.own_reps(t.name) if t.csv else [p for s in self.own_sources for p in self.reps(s)]
+        return {"reps": reps, "labels": self.own_caches("targets", t.name)}
+
+    def own_transfer_outputs(self, kind: str) -> list[str]:
+        ext = "json" if kind == "metrics" else "parquet"
+        return [f"{self.own_dir()}/transfers/{s}/{kind}.{ext}" for s in self.own_sources + self.own_positions]
+
+    def own_transfer_settings(self, wildcards) -> str:
+        from taskonomy.owntask import transfer_settings
+        return as_json(transfer_settings(self.config, self.own_task(wildcards)))
+
+    @property
+    def own_orders(self) -> str:
+        return " ".join(str(k) for k in range(1, self.transfer["max_order"] + 1))
+
+    def own_ahp(self, name: str = "{own}") -> dict[str, str]:
+        from taskonomy.ahp import GAIN_SUFFIX
+        d = f"{self.own_dir(name)}/ahp/{name}"
+        return {"npz": f"{d}.npz", "csv": f"{d}.csv", "gain": f"{d}{GAIN_SUFFIX}"}
+
+    def own_report(self, name: str = "{own}") -> dict[str, str]:
+        return {"json": f"{self.own_dir(name)}/novel.json", "png": f"{self.own_dir(name)}/novel.png"}
+
+    def novel_targets(self) -> list[str]:
+        """`snakemake novel`: every own task's report and figure."""
+        return [p for name in self.own for p in self.own_report(name).values()]
+
     # ------------------------------------------------------------ consistency (rules/consistency.smk)
     def perceptual_settings(self, wildcards) -> str:
         from taskonomy.consistency.settings import perceptual_settings
@@ -613,4 +701,4 @@ class Workflow:
         Snakemake a second of DAG time at paper scale, bench/dag.md); `stages_1_2` lists them."""
         return (self.data_targets() + self.stage1_targets() + self.ahp_targets()
                 + self.paper_targets() + self.run_taxonomy_targets() + self.eval_targets()
-                + self.consistency_targets())
+                + self.consistency_targets() + self.novel_targets())

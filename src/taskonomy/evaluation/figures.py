@@ -116,6 +116,39 @@ def novel_figure(rows: list[dict], path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def own_task_figure(res: dict, path: str | Path, top: int = 15) -> None:
+    """An own task in the taxonomy: its best source sets by AHP affinity (bars coloured by their
+    Gain over the scratch network), and the Gain of the BIP's choice per budget."""
+    from matplotlib import cm, colors
+    plt = _plt()
+    rank = res["ranking"][:top]
+    pol = res["policies"]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.5, max(2.8, 0.24 * len(rank) + 1.2)),
+                                 gridspec_kw={"width_ratios": [1.6, 1]}, layout="constrained")
+    cmap, norm = plt.get_cmap(WIN_CMAP), colors.Normalize(0, 1)
+    gains = [np.nan if r["gain"] is None else r["gain"] for r in rank]
+    y = np.arange(len(rank))[::-1]
+    ax.barh(y, [r["affinity"] for r in rank], color=[cmap(norm(g)) if np.isfinite(g) else "0.7" for g in gains],
+            edgecolor="0.3", lw=0.5)
+    ax.set_yticks(y, ["+".join(r["sources"]) for r in rank], fontsize=7)
+    ax.set_xlabel("AHP affinity (share of the task's transfers)")
+    ax.set_title(f"{res['task']}: source sets, best first", fontsize=9)
+    fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, label="Gain (win rate vs scratch)")
+    bx.plot([p["budget"] for p in pol], [np.nan if p["gain"] is None else p["gain"] for p in pol], "o-", color="tab:blue")
+    for p in pol:
+        if p["gain"] is not None:
+            bx.annotate("+".join(p["sources"]), (p["budget"], p["gain"]), fontsize=6, rotation=20,
+                        xytext=(3, 3), textcoords="offset points")
+    bx.axhline(0.5, color="0.3", lw=0.8, ls="--")
+    bx.set_ylim(0, 1)
+    bx.set_xticks([p["budget"] for p in pol])
+    bx.set_xlabel("budget (supervised tasks)")
+    bx.set_ylabel("Gain of the BIP's choice")
+    bx.set_title("policy per budget (0.5 = as good as scratch)", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
+
+
 def table1_figure(rows: list[dict], path: str | Path, title: str = "") -> None:
     """Bars of the task networks' win rates vs random readout and average guess (Table 1)."""
     plt = _plt()

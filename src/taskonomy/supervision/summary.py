@@ -102,11 +102,32 @@ def replicate_lines(size: str, replicate: dict) -> list[str]:
             f"{_num(replicate.get('median_top5_overlap'))} (`eval/{size}/replicate_1/compare.png`).", ""]
 
 
+def own_task_lines(reports: list[dict], paths: list[str]) -> list[str]:
+    """Your own tasks in the taxonomy (all-for-one, `taskonomy.evaluation.allforone report`):
+    per task its best source sets, their Gain over scratch, and the BIP's policy per budget."""
+    lines = ["## Your own tasks (all-for-one, Sec. 4.2)", "",
+             "Transfers from every source to each task declared in `own_tasks`, ranked with AHP; "
+             "Gain: win rate against the task's network trained from scratch on the same images "
+             "(0.5 = as good); no Quality (a new task has no fully supervised network).", ""]
+    for rep, path in zip(reports, paths):
+        d, n = rep.get("declaration", {}), rep.get("images", {})
+        lines += [f"**{rep['task']}** ({d.get('kind', '?')}, {d.get('channels', '?')} channel(s), "
+                  + ", ".join(f"{v} {k} images" for k, v in n.items()) + f"; `{path}`, figure beside it)", "",
+                  "| rank | sources | order | affinity | Gain |", "|---|---|---|---|---|"]
+        for i, r in enumerate(rep["ranking"][:5], start=1):
+            lines.append(f"| {i} | {' + '.join(r['sources'])} | {r['order']} | {_num(r['affinity'])} | {_num(r['gain'])} |")
+        lines += ["", "| budget | supervise | transfer from | Gain |", "|---|---|---|---|"]
+        for p in rep["policies"]:
+            lines.append(f"| {p['budget']} | {', '.join(p['supervised'])} | {' + '.join(p['sources'])} | {_num(p['gain'])} |")
+        lines.append("")
+    return lines
+
+
 def render(run: str, size: str, taxonomy: dict, significance: dict, figures: list[str],
            transitive: dict | None = None, table1: list[dict] | None = None,
            compare: dict | None = None, reference: dict | None = None, tree: dict | None = None,
            reference_tree: dict | None = None, bootstrap: dict | None = None,
-           replicate: dict | None = None) -> str:
+           replicate: dict | None = None, own: list[tuple[dict, str]] | None = None) -> str:
     q = taxonomy["query"]
     sup = taxonomy["supervised"]
     lines = [f"# Taxonomy of run `{run}` (transfer size {size})", ""]
@@ -150,6 +171,8 @@ def render(run: str, size: str, taxonomy: dict, significance: dict, figures: lis
         lines += [f"**Transitive transfers:** s -> t1 -> t2 equals the direct s -> t2 in {t['n_equal']} of "
                   f"{t['n_triples']} triples (better in {t['n_transitive_better']}, worse in "
                   f"{t['n_direct_better']}; Wilcoxon, 5%): `eval/{size}/transitive.png`.", ""]
+    if own:
+        lines += own_task_lines([r for r, _ in own], [p for _, p in own])
     lines += ["## Figures", ""]
     lines += [f"- `{f}`" for f in figures]
     lines += ["", f"All figures in one page: `results/{run}/report.html` (`make run` builds it after the pipeline).", ""]
@@ -172,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", help="bootstrap.json of `taskonomy evaluate bootstrap` (optional)")
     p.add_argument("--replicate", help="compare.json of a seed replicate against this run's table "
                                        "(eval/<size>/replicate_1/, optional)")
+    p.add_argument("--own", nargs="*", default=[], help="novel.json of each own task (optional)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     started = lineage.now()
@@ -192,16 +216,20 @@ def main(argv: list[str] | None = None) -> int:
             import pandas as pd
             df = pd.read_csv(args.table1)
             table1 = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in df.to_dict("records")]
+        own = []
+        for path in args.own:
+            with open(path) as f:
+                own.append((json.load(f), path))
         text = render(args.run, args.size, taxonomy, significance, args.figures, loaded.get("transitive"),
                       table1, loaded.get("compare"), loaded.get("reference"), loaded.get("tree_ari"),
-                      loaded.get("reference_tree_ari"), loaded.get("bootstrap"), loaded.get("replicate"))
+                      loaded.get("reference_tree_ari"), loaded.get("bootstrap"), loaded.get("replicate"), own)
     except (OSError, KeyError, json.JSONDecodeError) as e:
         print(f"summary: error reading {args.taxonomy} / {args.significance}: {e!r}", file=sys.stderr)
         return 2
     write_text(args.out, text)
     print(text)
     read = [args.taxonomy, args.significance, *args.figures, *(p for p in optional.values() if p),
-            *([args.table1] if args.table1 else [])]
+            *([args.table1] if args.table1 else []), *args.own]
     lineage.record([args.out], read, params=vars(args), started=started)
     return 0
 
