@@ -1,0 +1,237 @@
+"""Your own task (config `own_tasks`, taskonomy.owntask) and the all-for-one scenario
+(taskonomy.evaluation.allforone, rules/novel.smk).
+
+Declarations are checked when the workflow is built (the error names the config key); labels
+and images by the check step before anything trains (the error names the file or CSV line).
+The end-to-end test declares a CSV task (the mean colour of the smoke run's images, new
+representations encoded from the images) and a Taskonomy-layout task (a class per view in a
+new domain folder of the data, read against the run's representation caches) on top of the
+shared smoke run and builds `snakemake novel`: ranking, Gain and the BIP's policy.
+"""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import SMOKE, copy_workdir, snakemake
+from taskonomy import owntask
+from taskonomy.config import ConfigError, validate
+from taskonomy.data.synth import SynthSettings, synthesize
+from taskonomy.tasks import TASKS
+from taskonomy.workflow import Workflow
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A tiny dataset: 3 buildings (one per split), 2 points, 1 view, 16 px."""
+    out = tmp_path_factory.mktemp("synth")
+    synthesize(SynthSettings(out=str(out), buildings=3, points=2, views=1, size=16, seed=3, workers=1),
+               progress=False)
+    return out
+
+
+def config(root, *tasks, **section):
+    return validate({"tasks": ["normal", "random"], "data": {"root": str(root)},
+                     "own_tasks": {"tasks": list(tasks), **section}})
+
+
+def rgb_files(root):
+    return sorted((root / "rgb").rglob("*_domain_rgb.png"))
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def mean_colour_csv(root, path):
+    """image (relative to root), label_0..2 = the image's mean colour in [0, 1]."""
+    rows = [[p.relative_to(root).as_posix(), *np.asarray(Image.open(p), np.float32).mean((0, 1)) / 255]
+            for p in rgb_files(root)]
+    return write_csv(path, ["image", "label_0", "label_1", "label_2"], rows)
+
+
+# ---------------------------------------------------------------- declarations (config keys)
+def test_declaration_defaults_and_registration(root, tmp_path):
+    csv_path = mean_colour_csv(root, tmp_path / "colour.csv")
+    cfg = config(root, {"name": "colour", "kind": "vector", "channels": 3, "csv": str(csv_path),
+                        "images": str(root)})
+    t, = owntask.declared(cfg)
+    assert (t.loss, t.n, t.source) == ("l1", None, "csv")
+    assert t.task().kind == "lowdim" and t.task().channels == 3
+    with owntask.registered([t]):
+        assert TASKS["colour"].loss == "l1"
+    assert "colour" not in TASKS
+    wf = Workflow(cfg)
+    assert wf.novel_targets() == [f"results/default/own/colour/novel.{x}" for x in ("json", "png")]
+    assert set(wf.novel_targets()) <= set(wf.final_targets())
+    assert wf.own_transfer_inputs(type("W", (), {"own": "colour"}))["reps"][0] == \
+        "results/default/own/colour/reps/normal/val.npy"
+
+
+@pytest.mark.parametrize("item, key, words", [
+    ({"name": "normal", "kind": "pixel", "channels": 3}, "own_tasks.tasks[0].name", "already a task"),
+    ({"name": "rgb2sfnorm", "kind": "pixel", "channels": 3}, "own_tasks.tasks[0].name", "already a task"),
+    ({"name": "self", "kind": "vector", "channels": 3}, "own_tasks.tasks[0].name", "reserved"),
+    ({"name": "edges", "kind": "pixel", "channels": 1, "loss": "ce"}, "own_tasks.tasks[0].loss", "l1 | l2"),
+    ({"name": "room", "kind": "image_classes", "channels": 1}, "own_tasks.tasks[0].channels", "2 classes"),
+    ({"name": "room", "kind": "vector", "channels": 2, "csv": "nope/labels.csv"}, "own_tasks.tasks[0].csv",
+     "nope/labels.csv not found"),
+    ({"name": "floor", "kind": "pixel_classes", "channels": 2}, "own_tasks.tasks[0]", "no domain folder"),
+])
+def test_bad_declaration_names_the_key(root, item, key, words):
+    with pytest.raises(owntask.OwnTaskError, match="config key") as e:
+        Workflow(config(root, item))
+    assert f"'{key}" in str(e.value) and words in str(e.value)
+
+
+def test_schema_rejects_unknown_kind_and_keys_naming_them(root):
+    with pytest.raises(ConfigError, match=r"own_tasks\.tasks\.0\.kind"):
+        config(root, {"name": "x", "kind": "regression", "channels": 1})
+    with pytest.raises(ConfigError, match=r"own_tasks\.tasks\.0"):
+        config(root, {"name": "x", "kind": "vector", "channels": 1, "labels": "a.csv"})
+
+
+# ---------------------------------------------------------------- the check (files)
+def check_csv(root, path, kind="vector", channels=3, images=None, **kw):
+    t, = owntask.declared(config(root, {"name": "mine", "kind": kind, "channels": channels, "csv": str(path),
+                                        "images": str(images or root), **kw}))
+    return owntask.check(t, root, ("val", "test"), seed=0, test_share=0.25,
+                         out_dir=path.parent / "out")
+
+
+def test_csv_check_writes_the_caches(root, tmp_path):
+    path = mean_colour_csv(root, tmp_path / "colour.csv")
+    s = check_csv(root, path)
+    n = len(rgb_files(root))
+    assert s["images"] == {"val": n - round(n / 4), "test": round(n / 4)} and s["label_shape"] == [3]
+    tg = torch.load(tmp_path / "out" / "targets" / "mine" / "val.pt", weights_only=True)
+    im = torch.load(tmp_path / "out" / "images" / "val.pt", weights_only=True)
+    assert tg["y"].shape == (s["images"]["val"], 3) and tg["views"].shape == (s["images"]["val"], 1)
+    assert im["x"].shape == (s["images"]["val"], 3, 16, 16) and torch.equal(im["image"], tg["image"])
+    # each label is its image's mean colour: the cache keeps images and labels together
+    assert torch.allclose((im["x"].float().mean((2, 3)) + 1) / 2, tg["y"], atol=0.01)
+    # a split column decides the test images
+    rows = list(csv.reader(open(path)))
+    write_csv(path, rows[0] + ["split"], [r + ["test" if i < 2 else "train"] for i, r in enumerate(rows[1:])])
+    assert check_csv(root, path)["images"]["test"] == 2
+
+
+def test_csv_check_names_the_bad_file_or_row(root, tmp_path):
+    imgs = rgb_files(root)
+    rel = imgs[0].relative_to(root).as_posix()
+    bad_png = tmp_path / "broken.png"
+    bad_png.write_bytes(b"not a png")
+    cases = [
+        (["image", "label"], [[rel, 0], ["rgb/nowhere/x.png", 1]], "image_classes", 2,
+         r"\.csv:3: image .*nowhere/x\.png not found"),
+        (["image", "label"], [[rel, 5]], "image_classes", 3, r"\.csv:2: class 5 is outside 0\.\.2"),
+        (["image", "label"], [[str(bad_png), 1]], "image_classes", 2, r"corrupt image: .*broken\.png"),
+        (["image", "label_0"], [[rel, 1.0]], "vector", 3, r"no column\(s\) label_1, label_2"),
+        (["image", "label_0", "label_1", "label_2"], [[rel, 1, "x", 3]], "vector", 3, r"\.csv:2: bad label"),
+    ]
+    for header, rows, kind, channels, pattern in cases:
+        path = write_csv(tmp_path / "labels.csv", header, rows)
+        with pytest.raises(owntask.OwnTaskError, match=pattern):
+            check_csv(root, path, kind, channels)
+    # pixel labels: a label image of the wrong shape, of the wrong size, missing
+    np.save(tmp_path / "two.npy", np.zeros((16, 16, 2), np.float32))
+    np.save(tmp_path / "small.npy", np.zeros((8, 8), np.float32))
+    for label, pattern in (("two.npy", r"two\.npy has shape \(16, 16, 2\).*H x W x 1"),
+                           ("small.npy", r"small\.npy is \(8, 8\) pixels but image .* \(16, 16\)"),
+                           ("gone.png", r"missing dataset file: .*gone\.png")):
+        path = write_csv(tmp_path / "labels.csv", ["image", "label"], [[str(imgs[0]), str(tmp_path / label)]])
+        with pytest.raises(owntask.OwnTaskError, match=pattern):
+            check_csv(root, path, "pixel", 1)
+
+
+def domain_file(root, rgb, name, ext):
+    """The label file of a view in a new domain folder (Taskonomy layout)."""
+    building = rgb.parent.name
+    out = root / name / building / rgb.name.replace("_domain_rgb.png", f"_domain_{name}.{ext}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def test_taskonomy_layout_domain_check(root):
+    name = "bright"
+    for p in rgb_files(root):
+        np.save(domain_file(root, p, name, "npy"), np.int64(np.asarray(Image.open(p)).mean() > 100))
+    t, = owntask.declared(config(root, {"name": name, "kind": "image_classes", "channels": 2}))
+    s = owntask.check(t, root, ("val", "test"))
+    assert s["source"] == "taskonomy" and sum(s["class_counts"]) == s["images"]["val"] > 0
+    # the labels index the views of each split in the run's order (the representation caches')
+    victim = domain_file(root, rgb_files(root)[-1], name, "npy")
+    np.save(victim, np.zeros(4))
+    with pytest.raises(owntask.OwnTaskError, match=r"shape \(4,\).*one integer"):
+        owntask.check(t, root, ("val", "test", "train"))
+    victim.unlink()
+    with pytest.raises(owntask.OwnTaskError, match=f"missing label file {victim}"):
+        owntask.check(t, root, ("val", "test", "train"))
+
+
+def test_ahp_without_self_has_gain_and_no_quality(tmp_path):
+    import pandas as pd
+    from taskonomy.ahp import compute_target
+    paths = {}
+    for name, loss in (("a", [1, 2, 3]), ("b", [4, 3, 6]), ("scratch", [3, 1, 5])):
+        paths[name] = tmp_path / name / "losses.parquet"
+        paths[name].parent.mkdir()
+        pd.DataFrame({"image": [0, 1, 2], "loss": loss}).to_parquet(paths[name])
+    res = compute_target("mine", [paths["a"], paths["b"]], None, paths["scratch"])
+    assert res.sources == ["a", "b"] and res.quality is None
+    assert res.gain.tolist() == pytest.approx([2 / 3, 0.0]) and res.affinity[0] > res.affinity[1]
+
+
+# ---------------------------------------------------------------- end to end (Snakemake)
+@pytest.mark.slow
+def test_novel_target_end_to_end(smoke_run, tmp_path):
+    """Two own tasks on the smoke run: ranking, Gain and policy of each, nothing of the run redone."""
+    work = copy_workdir(smoke_run[0], tmp_path / "work")
+    data = work / "data" / "synth"
+    (work / "own").mkdir()
+    mean_colour_csv(data, work / "own" / "colour.csv")
+    for p in rgb_files(data):       # a class per view in a new domain folder of the data
+        np.save(domain_file(data, p, "bright", "npy"), np.int64(np.asarray(Image.open(p)).mean() > 110))
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["own_tasks"] = {"budgets": [1, 2], "tasks": [
+        {"name": "colour", "kind": "vector", "channels": 3, "csv": "own/colour.csv", "images": "data/synth"},
+        {"name": "bright", "kind": "image_classes", "channels": 2}]}
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    dry = snakemake(work, "stages_1_2", "-n", config=cfg_path)      # declaring tasks reruns nothing
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
+    res = snakemake(work, "novel", config=cfg_path)
+    assert res.returncode == 0, res.stderr[-4000:]
+    own = work / "results" / "smoke" / "own"
+    sources = cfg["tasks"]
+    for name in ("colour", "bright"):
+        rep = json.loads((own / name / "novel.json").read_text())
+        ranked = {"+".join(r["sources"]) for r in rep["ranking"]}
+        assert set(sources) <= ranked and any(r["order"] == 2 for r in rep["ranking"])
+        assert sum(r["affinity"] for r in rep["ranking"]) == pytest.approx(1.0)
+        assert all(0 <= r["gain"] <= 1 for r in rep["ranking"])
+        assert [p["budget"] for p in rep["policies"]] == [1, 2]
+        p1, p2 = rep["policies"]
+        assert len(p1["supervised"]) == 1 and p1["sources"] == p1["supervised"]
+        assert p2["affinity"] >= p1["affinity"] and p2["affinity"] == max(r["affinity"] for r in rep["ranking"])
+        assert [r["max_order"] for r in rep["all_for_one"]] == [1, 2]
+        assert (own / name / "novel.png").stat().st_size > 0
+    # the CSV task's representations are its own; the domain task read the run's caches
+    assert (own / "colour" / "reps" / "normal" / "val.npy").exists() and not (own / "bright" / "reps").exists()
+    beam = json.loads((own / "colour" / "beam.json").read_text())
+    assert beam["n"] == 3 * json.loads((own / "colour" / "check.json").read_text())["images"]["val"] // 4
+    # the mean colour is easy from any encoder's representation of the image: the best transfer
+    # beats the network trained from scratch on the same few images
+    best = json.loads((own / "colour" / "novel.json").read_text())["ranking"][0]
+    assert best["gain"] > 0.5, best
+    from taskonomy.supervision.summary import own_task_lines
+    text = "\n".join(own_task_lines([rep], ["results/smoke/own/bright/novel.json"]))
+    assert "**bright** (image_classes, 2 channel(s)" in text and "| 2 |" in text
