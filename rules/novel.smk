@@ -96,8 +96,7 @@ rule own_task_transfers:
     threads: wf.resources["threads"]
     resources:
         mem_mb=wf.resources["transfer_mem_mb"],
-        runtime=wf.resources["transfer_runtime"]
-        * (len(wf.own_sources) + len(wf.own_positions)),
+        runtime=wf.resources["transfer_runtime"] * (len(wf.own_sources) + len(wf.own_positions)),
         gpu=wf.resources["gpu"],
         transfer_reuse=wf.reuse,
     params:
