@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transitive": ("taskonomy.evaluation.transitive", "transitive transfers s -> t1 -> t2 vs s -> t2: reps | transfer | check"),
     "weights": ("taskonomy.weights", "the paper's released encoders: check DIR | encode | export"),
     "predict": ("taskonomy.predict", "run trained networks on your own image(s)"),
+    "owntask": ("taskonomy.owntask", "your own task (config own_tasks): check every label and image"),
     "lineage": ("taskonomy.lineage", "lineage tree of an artifact back to data, config and code"),
 }
 
