@@ -413,6 +413,10 @@ def check(t: OwnTask, data_root, splits, seed: int = 0, test_share: float = 0.25
     if t.kind in CLASS_KINDS:
         y = data[splits[0]][0]["y"]
         summary["class_counts"] = torch.bincount(y.reshape(-1), minlength=t.channels).tolist()
+        absent = [c for c, n in enumerate(summary["class_counts"]) if n == 0]
+        if absent:
+            print(f"warning: own task {t.name}: class(es) {absent} of 0..{t.channels - 1} never occur "
+                  f"in the {splits[0]} images", file=sys.stderr)
     if out_dir is not None:
         out_dir = Path(out_dir)
         for sp in splits:

@@ -98,8 +98,14 @@ def run_transfers(settings: dict, sources, reps_dir, targets_dir, out_root: Path
     return res
 
 
+def resolved_settings(a) -> dict:
+    """The job's settings with ``n`` resolved for the task's labelled training images."""
+    s = json.loads(a.settings)
+    return resolve_n(s, n_train(a.targets, a.task.name, s["train_split"]))
+
+
 def cmd_transfers(a) -> list[Path]:
-    settings = resolve_n(json.loads(a.settings), n_train(a.targets, a.task.name, json.loads(a.settings)["train_split"]))
+    settings = resolved_settings(a)
     started = lineage.now()
     res = run_transfers(settings, a.sources, a.reps, a.targets, a.out_root, a.max_order, a.top_k,
                         a.beam_width, a.threads, a.store)
@@ -127,7 +133,7 @@ def cmd_scratch(a) -> list[Path]:
     from taskonomy.settings import scratch_settings
     from taskonomy.stagedata import subset_indices
     from taskonomy.train import fit_network
-    ts = resolve_n(json.loads(a.settings), n_train(a.targets, a.task.name, json.loads(a.settings)["train_split"]))
+    ts = resolved_settings(a)
     s = scratch_settings(ts)
     device = engine.start_job(s, a.out, a.threads)
     started = lineage.now()
