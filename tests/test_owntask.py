@@ -73,6 +73,7 @@ def test_declaration_defaults_and_registration(root, tmp_path):
     wf = Workflow(cfg)
     assert wf.novel_targets() == [f"results/default/own/colour/novel.{x}" for x in ("json", "png")]
     assert set(wf.novel_targets()) <= set(wf.final_targets())
+    assert wf.summary_inputs(None)["own"] == ["results/default/own/colour/novel.json"]
     assert wf.own_transfer_inputs(type("W", (), {"own": "colour"}))["reps"][0] == \
         "results/default/own/colour/reps/normal/val.npy"
 
@@ -219,7 +220,7 @@ def test_novel_target_end_to_end(smoke_run, tmp_path):
         assert set(sources) <= ranked and any(r["order"] == 2 for r in rep["ranking"])
         assert sum(r["affinity"] for r in rep["ranking"]) == pytest.approx(1.0)
         assert all(0 <= r["gain"] <= 1 for r in rep["ranking"])
-        assert [p["budget"] for p in rep["policies"]] == [1, 2]
+        assert [p["budget"] for p in rep["policies"]] == [1, 2] and set(rep["images"]) == {"training", "test"}
         p1, p2 = rep["policies"]
         assert len(p1["supervised"]) == 1 and p1["sources"] == p1["supervised"]
         assert p2["affinity"] >= p1["affinity"] and p2["affinity"] == max(r["affinity"] for r in rep["ranking"])

@@ -182,8 +182,9 @@ def cmd_report(a) -> list[Path]:
     started = lineage.now()
     res = own_report(a.task.name, tables, a.sources, a.budgets, a.orders)
     res["declaration"] = a.task.to_dict()
-    if a.check:
-        res["images"] = json.loads(Path(a.check).read_text())["images"]
+    if a.check:           # image counts by role (the caches are named by the run's splits)
+        check = json.loads(Path(a.check).read_text())
+        res["images"] = dict(zip(("training", "test"), (check["images"][sp] for sp in check["splits"])))
     write_json(a.out, res)
     own_task_figure(res, a.plot)
     lineage.record([a.out, a.plot], [ahp, *([gain] if gain.exists() else []), *([a.check] if a.check else [])],
