@@ -94,6 +94,29 @@ def test_bad_declaration_names_the_key(root, item, key, words):
     assert f"'{key}" in str(e.value) and words in str(e.value)
 
 
+def test_csv_header_is_checked_with_the_declaration(root, tmp_path):
+    path = write_csv(tmp_path / "labels.csv", ["image", "label"], [["a.png", 1]])
+    with pytest.raises(owntask.OwnTaskError, match=r"config key 'own_tasks.tasks\[0\].csv': .*labels.csv: "
+                       r"no column\(s\) label_0, label_1"):
+        owntask.declared(config(root, {"name": "pose", "kind": "vector", "channels": 2, "csv": str(path)}))
+
+
+def test_check_command_names_the_file(root, tmp_path, capsys):
+    path = write_csv(tmp_path / "labels.csv", ["image", "label"], [["rgb/none.png", 1]])
+    cfg = tmp_path / "config.yaml"
+
+    def declare(**task):
+        cfg.write_text(yaml.safe_dump({"tasks": ["normal"], "data": {"root": str(root)}, "own_tasks": {
+            "tasks": [{"name": "kind_of_room", "csv": str(path), **task}]}}))
+        return owntask.main(["check", "--config", str(cfg)])
+
+    assert declare(kind="image_classes", channels=3) == 1
+    assert f"{path}:2: image {tmp_path / 'rgb' / 'none.png'} not found" in capsys.readouterr().err
+    mean_colour_csv(root, path)
+    assert declare(kind="vector", channels=3, images=str(root)) == 0
+    assert "kind_of_room: ok (vector, 3 channel(s), csv)" in capsys.readouterr().out
+
+
 def test_schema_rejects_unknown_kind_and_keys_naming_them(root):
     with pytest.raises(ConfigError, match=r"own_tasks\.tasks\.0\.kind"):
         config(root, {"name": "x", "kind": "regression", "channels": 1})

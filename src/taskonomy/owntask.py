@@ -136,6 +136,8 @@ def _check_location(t: OwnTask, data_root: str) -> None:
             raise OwnTaskError(f"config key '{t.key}.csv': label file {t.csv} not found")
         if t.images and not Path(t.images).is_dir():
             raise OwnTaskError(f"config key '{t.key}.images': image folder {t.images} not found")
+        with open(t.csv, newline="") as f:
+            csv_label_columns(t, next(csv.reader(f), []), f"config key '{t.key}.csv': {t.csv}")
         return
     root = Path(data_root)
     if root.is_dir() and not ((root / t.name).is_dir() or any(root.glob(f"*/{t.name}"))):
@@ -247,14 +249,8 @@ def read_csv_labels(t: OwnTask, side: int, seed: int, test_share: float) -> dict
     base = Path(t.images) if t.images else csv_path.parent
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
-        cols = [c.strip() for c in reader.fieldnames or []]
+        label_cols = csv_label_columns(t, reader.fieldnames, str(csv_path))
         rows = list(reader)
-    label_cols = (["label"] if t.kind != "vector" or (t.channels == 1 and "label" in cols)
-                  else [f"label_{c}" for c in range(t.channels)])
-    missing = [c for c in ["image", *label_cols] if c not in cols]
-    if missing:
-        raise OwnTaskError(f"{csv_path}: no column(s) {', '.join(missing)} (columns: {', '.join(cols)}); "
-                           f"a {t.kind} task with {t.channels} channel(s) needs image, {', '.join(label_cols)}")
     if not rows:
         raise OwnTaskError(f"{csv_path}: no rows")
     errors, xs, ys, splits = [], [], [], []
@@ -307,6 +303,19 @@ def read_csv_labels(t: OwnTask, side: int, seed: int, test_share: float) -> dict
         out[sp] = (_stack(t, [ys[i] for i in idx], list(range(len(idx)))),
                    torch.stack([xs[i] for i in idx]).half())
     return out
+
+
+def csv_label_columns(t: OwnTask, header, where: str) -> list[str]:
+    """The label columns of ``t``'s CSV (``label``; ``label_0``.. for a vector of several
+    channels); OwnTaskError naming ``where`` when the header lacks them or ``image``."""
+    cols = [c.strip() for c in header or []]
+    label_cols = (["label"] if t.kind != "vector" or (t.channels == 1 and "label" in cols)
+                  else [f"label_{c}" for c in range(t.channels)])
+    missing = [c for c in ["image", *label_cols] if c not in cols]
+    if missing:
+        raise OwnTaskError(f"{where}: no column(s) {', '.join(missing)} (columns: {', '.join(cols)}); "
+                           f"a {t.kind} task with {t.channels} channel(s) needs image, {', '.join(label_cols)}")
+    return label_cols
 
 
 def label_path(index, key, t: OwnTask) -> Path | None:
