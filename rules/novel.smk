@@ -82,6 +82,7 @@ rule own_task_transfers:
         losses=wf.own_transfer_outputs("losses"),
         heldout=wf.own_transfer_outputs("heldout"),
         metrics=wf.own_transfer_outputs("metrics"),
+        train_log=wf.own_transfer_outputs("train"),
         beam=f"{RES}/own/{{own}}/beam.json",
     log:
         "logs/own_task_transfers/{own}.log",

@@ -9,6 +9,7 @@ new domain folder of the data, read against the run's representation caches) on 
 shared smoke run and builds `snakemake novel`: ranking, Gain and the BIP's policy.
 """
 import csv
+import io
 import json
 
 import numpy as np
@@ -261,6 +262,15 @@ def test_novel_target_end_to_end(smoke_run, tmp_path):
     # the CSV task's representations are its own; the domain task read the run's caches
     assert (own / "colour" / "reps" / "normal" / "val.npy").exists() and not (own / "bright" / "reps").exists()
     assert json.loads((own / "bright" / "check.json").read_text())["class_counts"][0] > 0
+    # every file the jobs wrote is a declared output of one of them, and up to date
+    out = snakemake(work, "novel", "--detailed-summary", config=cfg_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {r["output_file"]: r for r in csv.DictReader(io.StringIO(out.stdout[out.stdout.index("output_file\t"):]),
+                                                         delimiter="\t")}
+    for p in own.rglob("*"):
+        if p.is_file():
+            row = rows.get(p.relative_to(work).as_posix())
+            assert row is not None and row["rule"].startswith("own_task_") and row["plan"] == "no update", p
     from taskonomy.supervision.summary import own_task_lines
     text = "\n".join(own_task_lines([rep], ["results/smoke/own/bright/novel.json"]))
     assert "**bright** (image_classes, 2 channel(s)" in text and "| 2 |" in text

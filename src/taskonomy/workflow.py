@@ -629,7 +629,8 @@ class Workflow:
         return {"reps": reps, "labels": self.own_caches("targets", t.name)}
 
     def own_transfer_outputs(self, kind: str) -> list[str]:
-        ext = "json" if kind == "metrics" else "parquet"
+        """One kind (losses, heldout, metrics, train: the per-epoch log) of every transfer."""
+        ext = {"metrics": "json", "train": "jsonl"}.get(kind, "parquet")
         return [f"{self.own_dir()}/transfers/{s}/{kind}.{ext}" for s in self.own_sources + self.own_positions]
 
     def own_transfer_settings(self, wildcards) -> str:
