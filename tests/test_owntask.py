@@ -158,8 +158,8 @@ def test_csv_check_names_the_bad_file_or_row(root, tmp_path):
     cases = [
         (["image", "label"], [[rel, 0], ["rgb/nowhere/x.png", 1]], "image_classes", 2,
          r"\.csv:3: image .*nowhere/x\.png not found"),
-        (["image", "label"], [[rel, 5]], "image_classes", 3, r"\.csv:2: class 5 is outside 0\.\.2"),
-        (["image", "label"], [[str(bad_png), 1]], "image_classes", 2, r"corrupt image: .*broken\.png"),
+        (["image", "label"], [[rel, 5]], "image_classes", 3, r"\.csv:2: label: class 5 is outside 0\.\.2"),
+        (["image", "label"], [[str(bad_png), 1]], "image_classes", 2, r"\.csv:2: corrupt image: .*broken\.png"),
         (["image", "label_0"], [[rel, 1.0]], "vector", 3, r"no column\(s\) label_1, label_2"),
         (["image", "label_0", "label_1", "label_2"], [[rel, 1, "x", 3]], "vector", 3, r"\.csv:2: bad label"),
     ]
@@ -172,7 +172,7 @@ def test_csv_check_names_the_bad_file_or_row(root, tmp_path):
     np.save(tmp_path / "small.npy", np.zeros((8, 8), np.float32))
     for label, pattern in (("two.npy", r"two\.npy has shape \(16, 16, 2\).*H x W x 1"),
                            ("small.npy", r"small\.npy is \(8, 8\) pixels but image .* \(16, 16\)"),
-                           ("gone.png", r"missing dataset file: .*gone\.png")):
+                           ("gone.png", r"\.csv:2: missing label file: .*gone\.png")):
         path = write_csv(tmp_path / "labels.csv", ["image", "label"], [[str(imgs[0]), str(tmp_path / label)]])
         with pytest.raises(owntask.OwnTaskError, match=pattern):
             check_csv(root, path, "pixel", 1)

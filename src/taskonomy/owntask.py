@@ -182,11 +182,11 @@ def decode_label(t: OwnTask, path: Path):
     try:
         raw = read_file(path, "")
     except DataFileError as e:
-        raise OwnTaskError(f"{t.name}: {e}") from None
+        raise OwnTaskError(str(e).replace("dataset file", "label file")) from None
     arr = np.asarray(raw)
     want = {"pixel": f"H x W x {t.channels}", "pixel_classes": "H x W", "vector": f"({t.channels},)",
             "image_classes": "one integer"}[t.kind]
-    bad = OwnTaskError(f"{t.name}: label file {path} has shape {arr.shape} ({arr.dtype}); "
+    bad = OwnTaskError(f"label file {path} has shape {arr.shape} ({arr.dtype}); "
                        f"a {t.kind} label of this task is {want}")
     if t.kind == "pixel":
         if arr.ndim == 2:
@@ -203,14 +203,14 @@ def decode_label(t: OwnTask, path: Path):
     if arr.ndim != (2 if t.kind == "pixel_classes" else 0) and not (t.kind == "image_classes" and arr.shape == (1,)):
         raise bad
     if not np.issubdtype(arr.dtype, np.integer) and not (arr == np.round(arr)).all():
-        raise OwnTaskError(f"{t.name}: label file {path} holds non-integer classes ({arr.dtype})")
-    return _classes(t, arr.astype(np.int64).reshape(arr.shape if arr.ndim == 2 else ()), str(path))
+        raise OwnTaskError(f"label file {path} holds non-integer classes ({arr.dtype})")
+    return _classes(t, arr.astype(np.int64).reshape(arr.shape if arr.ndim == 2 else ()), f"label file {path}")
 
 
 def _classes(t: OwnTask, arr: np.ndarray, where: str):
     import torch
     if arr.size and (arr.min() < 0 or arr.max() >= t.channels):
-        raise OwnTaskError(f"{t.name}: {where}: class {int(arr.min() if arr.min() < 0 else arr.max())} "
+        raise OwnTaskError(f"{where}: class {int(arr.min() if arr.min() < 0 else arr.max())} "
                            f"is outside 0..{t.channels - 1} (channels: {t.channels})")
     return torch.from_numpy(arr)
 
@@ -259,13 +259,13 @@ def read_csv_labels(t: OwnTask, side: int, seed: int, test_share: float) -> dict
         try:
             img = base / row["image"].strip()
             if not img.is_file():
-                raise OwnTaskError(f"{where}: image {img} not found")
+                raise OwnTaskError(f"image {img} not found")
             full = read_image(img)
             x = _resize(full, side, nearest=False)
             if t.kind in PIXEL_KINDS:
                 y = decode_label(t, base / row["label"].strip())
                 if tuple(y.shape[-2:]) != tuple(full.shape[-2:]):
-                    raise OwnTaskError(f"{where}: label {base / row['label'].strip()} is {tuple(y.shape[-2:])} "
+                    raise OwnTaskError(f"label {base / row['label'].strip()} is {tuple(y.shape[-2:])} "
                                        f"pixels but image {img} is {tuple(full.shape[-2:])}")
                 y = _resize_label(t, y, side)
             elif t.kind == "vector":
@@ -276,12 +276,12 @@ def read_csv_labels(t: OwnTask, side: int, seed: int, test_share: float) -> dict
                 v = float(row["label"])
                 if v != int(v):
                     raise ValueError(f"class {row['label']!r} is not an integer")
-                y = _classes(t, np.array(int(v)), where)
+                y = _classes(t, np.array(int(v)), "label")
             split = (row.get("split") or "").strip()
             if split and split not in CSV_SPLITS:
-                raise OwnTaskError(f"{where}: split {split!r} is not one of {', '.join(CSV_SPLITS)}")
+                raise OwnTaskError(f"split {split!r} is not one of {', '.join(CSV_SPLITS)}")
         except OwnTaskError as e:
-            errors.append(str(e))
+            errors.append(f"{where}: {e}")
             continue
         except (TypeError, ValueError) as e:
             errors.append(f"{where}: bad label {[row.get(c) for c in label_cols]} ({e})")
@@ -346,7 +346,7 @@ def read_domain_labels(t: OwnTask, data_root, splits) -> dict[str, tuple[dict, "
                 if t.kind in PIXEL_KINDS:
                     side = ds.rgb(i).shape[-1]
                     if tuple(y.shape[-2:]) != (side, side):
-                        raise OwnTaskError(f"{t.name}: label file {p} is {tuple(y.shape[-2:])} pixels, "
+                        raise OwnTaskError(f"label file {p} is {tuple(y.shape[-2:])} pixels, "
                                            f"the view's image {side} x {side}")
                 ys.append(y)
             except OwnTaskError as e:
