@@ -49,15 +49,18 @@ def rep_inputs(data_root, split, task):
 
 
 @torch.no_grad()
+def encode_images(net, x: torch.Tensor, device, batch_size=64) -> torch.Tensor:
+    """A frozen network's representations (N, C, h, w) of encoder inputs ``x``, in order."""
+    return torch.cat([net.encode(x[i:i + batch_size].float().to(device)).float().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
 def encode_split(model_path, data_root, split, dtype="float16", device="auto", batch_size=64):
     net, ck = load_task_network(model_path)
     dev = engine.resolve_device(device)
     net.to(dev)
     data = rep_inputs(data_root, split, ck["task"])
-    reps = []
-    for b in data.batches(batch_size):
-        reps.append(net.encode(b["x"].to(dev)).float().cpu())
-    return torch.cat(reps).numpy().astype(dtype)
+    return encode_images(net, data.t["x"], dev, batch_size).numpy().astype(dtype)
 
 
 def save_npy(path, arr) -> None:

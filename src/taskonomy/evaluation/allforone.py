@@ -43,33 +43,21 @@ from taskonomy.owntask import from_spec, register, resolve_n
 
 
 # ---------------------------------------------------------------- representations
-def encode_images(model_path, images, device="cpu", batch_size=64):
-    """A frozen encoder's representations (N, C, h, w) of an image cache's ``x``."""
-    import torch
-    from taskonomy import engine
-    from taskonomy.encode import load_task_network
-    net, _ = load_task_network(model_path)
-    dev = engine.resolve_device(device)
-    net.to(dev)
-    x = images["x"].float()
-    with torch.no_grad():
-        return torch.cat([net.encode(x[i:i + batch_size].to(dev)).float().cpu()
-                          for i in range(0, len(x), batch_size)]).numpy()
-
-
 def cmd_reps(a) -> list[Path]:
     import torch
     from taskonomy import engine
-    from taskonomy.encode import save_npy
+    from taskonomy.encode import encode_images, load_task_network, save_npy
     engine.setup_torch(a.threads, 0)
+    device = engine.resolve_device(a.device)
     if len(a.models) != len(a.sources):
         raise SystemExit(f"{len(a.sources)} sources but {len(a.models)} models")
     written = []
-    for sp in a.splits:
-        images = torch.load(Path(a.images) / f"{sp}.pt", weights_only=True)
-        for src, model in zip(a.sources, a.models):
+    images = {sp: torch.load(Path(a.images) / f"{sp}.pt", weights_only=True)["x"] for sp in a.splits}
+    for src, model in zip(a.sources, a.models):
+        net = load_task_network(model)[0].to(device)
+        for sp in a.splits:
             out = a.out_root / src / f"{sp}.npy"
-            save_npy(out, encode_images(model, images, a.device).astype(a.dtype))
+            save_npy(out, encode_images(net, images[sp], device).numpy().astype(a.dtype))
             written.append(out)
     lineage.record(written, [*a.models, *(Path(a.images) / f"{sp}.pt" for sp in a.splits)],
                    params={"sources": a.sources, "dtype": a.dtype})
