@@ -45,7 +45,7 @@ rule own_task_check:
 
 rule own_task_reps:
     input:
-        models=[f"{RES}/tasks/{s}/model.pt" for s in wf.own_sources],
+        models=wf.own_encoders(),
         images=wf.own_caches("images"),
     output:
         wf.own_reps(),
@@ -66,13 +66,15 @@ rule own_task_reps:
         splits=" ".join(wf.splits),
         images=wf.images_root,
         out_root=wf.parent_of_parent,
+        released=" ".join(s for s in wf.own_sources if s in wf.released),
+        model=wf.encoder_settings,
         dtype=wf.transfer["rep_dtype"],
         device=config["device"],
     shell:
         "python -m taskonomy.evaluation.allforone reps --spec '{params.spec}' --sources {params.sources}"
-        " --models {input.models} --images {params.images} --splits {params.splits}"
-        " --out-root {params.out_root} --dtype {params.dtype} --device {params.device}"
-        " --threads {threads} > {log} 2>&1"
+        " --models {input.models} --released {params.released} --model '{params.model}'"
+        " --images {params.images} --splits {params.splits} --out-root {params.out_root}"
+        " --dtype {params.dtype} --device {params.device} --threads {threads} > {log} 2>&1"
 
 
 rule own_task_transfers:

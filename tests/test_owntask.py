@@ -203,6 +203,39 @@ def test_taskonomy_layout_domain_check(root):
         owntask.check(t, root, ("val", "test", "train"))
 
 
+def test_csv_images_are_encoded_as_the_runs_caches(root, tmp_path):
+    """A CSV naming the run's own views gets, from each source, the representations the run
+    caches for them: our encoders' (rule encode) and a released encoder's (rule
+    released_encoder, 256 px input pooled to the run's grid)."""
+    from taskonomy import encode, weights
+    from taskonomy.data.dataset import TaskonomyDataset
+    from taskonomy.evaluation import allforone
+    from taskonomy.models import create_model
+    from taskonomy.settings import task_settings
+    from taskonomy.train import train_task
+    cfg = config(root)
+    train_task(task_settings(cfg, "random"), str(root), tmp_path / "random")        # a frozen random encoder
+    torch.manual_seed(0)
+    released = weights.write_released(create_model("resnet50_released").state_dict(), "normal", tmp_path / "w")
+    model = {k: cfg["model"][k] for k in ("encoder", "width", "stride")}
+    rows = [[ds.index.path(k, "rgb").relative_to(root).as_posix(), 0, role]
+            for sp, role in (("val", "train"), ("test", "test")) for ds in [TaskonomyDataset(root, sp)] for k in ds.keys]
+    path = write_csv(tmp_path / "labels.csv", ["image", "label", "split"], rows)
+    t, = owntask.declared(config(root, {"name": "mine", "kind": "image_classes", "channels": 2, "csv": str(path),
+                                        "images": str(root)}))
+    owntask.check(t, root, ("val", "test"), out_dir=tmp_path / "own")
+    allforone.main(["reps", "--spec", json.dumps(t.to_dict()), "--sources", "random", "normal", "--models",
+                    str(tmp_path / "random" / "model.pt"), str(released), "--released", "normal",
+                    "--model", json.dumps(model), "--images", str(tmp_path / "own" / "images"),
+                    "--splits", "val", "test", "--out-root", str(tmp_path / "own" / "reps"), "--device", "cpu"])
+    for sp in ("val", "test"):
+        ours = encode.encode_split(tmp_path / "random" / "model.pt", root, sp, device="cpu")
+        assert np.array_equal(np.load(tmp_path / "own" / "reps" / "random" / f"{sp}.npy"), ours)
+        run = weights.encode_split(released, root, sp, "normal", model, device="cpu").numpy().astype(np.float16)
+        own = np.load(tmp_path / "own" / "reps" / "normal" / f"{sp}.npy")
+        assert own.shape == run.shape == (2, 8, 2, 2) and np.array_equal(own, run)
+
+
 def test_ahp_without_self_has_gain_and_no_quality(tmp_path):
     from taskonomy.ahp import compute_target
     paths = {}

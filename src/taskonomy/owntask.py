@@ -301,7 +301,7 @@ def read_csv_labels(t: OwnTask, side: int, seed: int, test_share: float) -> dict
         if not idx:
             raise OwnTaskError(f"{csv_path}: no {sp} images (column split)")
         out[sp] = (_stack(t, [ys[i] for i in idx], list(range(len(idx)))),
-                   torch.stack([xs[i] for i in idx]).half())
+                   torch.stack([xs[i] for i in idx]))
     return out
 
 
@@ -352,7 +352,7 @@ def read_domain_labels(t: OwnTask, data_root, splits) -> dict[str, tuple[dict, "
             except OwnTaskError as e:
                 errors.append(str(e))
         if not errors:
-            x = torch.stack([ds.rgb(i) for i in range(len(ds))]).half()
+            x = torch.stack([ds.rgb(i) for i in range(len(ds))])
             out[sp] = (_stack(t, ys, list(range(len(ys)))), x)
     if errors:
         raise _first_errors(errors, f"own task {t.name} (domain folder in {data_root})")

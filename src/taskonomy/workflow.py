@@ -621,6 +621,11 @@ class Workflow:
         """A CSV task's images encoded by every source (own/<t>/reps/<source>/<split>.npy)."""
         return [f"{self.own_dir(name)}/reps/{s}/{sp}.npy" for s in self.own_sources for sp in self.splits]
 
+    def own_encoders(self) -> list[str]:
+        """Each source's encoder (its network, or a released encoder file), for a CSV task's
+        images."""
+        return [self.released.get(s, f"{self.res}/tasks/{s}/model.pt") for s in self.own_sources]
+
     def own_transfer_inputs(self, wildcards) -> dict[str, list[str]]:
         """Representations (the run's caches for a Taskonomy-layout task, its own for a CSV
         task) and the task's labels."""

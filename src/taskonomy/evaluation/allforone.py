@@ -17,7 +17,8 @@ target (rules/novel.smk) runs, after the check that wrote its label and image ca
         --sources ... --budgets 1 2 3 --orders 1 2 --out results/r/own/<t>/novel.json --plot .../novel.png
 
 - ``reps`` (CSV tasks: images new to the encoders) encodes the task's images with every source's
-  frozen encoder once; a Taskonomy-layout task reads the run's caches (``results/<run>/reps``).
+  frozen encoder once (a released source's from its weight file, as Stage I does); a
+  Taskonomy-layout task reads the run's caches (``results/<run>/reps``).
 - ``transfers`` trains a transfer from every source (Stage II's ``run_transfer``, through its
   result store) on ``n`` labelled images, ranks the sources on the held-out rest (the beam) and
   trains the higher orders it selects, named by rank position as in Stage II.
@@ -43,24 +44,38 @@ from taskonomy.owntask import from_spec, register, resolve_n
 
 
 # ---------------------------------------------------------------- representations
+def source_encoder(model, released: bool, model_settings: dict | None, device):
+    """``encode(x) -> (N, C, h, w)`` of one source: its Stage I network (``model.pt``), or a
+    released encoder file (``taskonomy.weights``: 256 px input, pooled to the run's grid as
+    the run's own caches of it are)."""
+    from taskonomy import encode, weights
+    if not released:
+        net = encode.load_task_network(model)[0].to(device)
+        return lambda x: encode.encode_images(net, x, device)
+    enc = weights.load_encoder(model)
+    return lambda x: weights.represent(enc, x.float(), device, weights.BATCH,
+                                       weights.run_grid(model_settings, x.shape[-2:]))
+
+
 def cmd_reps(a) -> list[Path]:
     import torch
     from taskonomy import engine
-    from taskonomy.encode import encode_images, load_task_network, save_npy
+    from taskonomy.encode import save_npy
     engine.setup_torch(a.threads, 0)
     device = engine.resolve_device(a.device)
     if len(a.models) != len(a.sources):
         raise SystemExit(f"{len(a.sources)} sources but {len(a.models)} models")
+    settings = json.loads(a.model) if a.model else None
     written = []
     images = {sp: torch.load(Path(a.images) / f"{sp}.pt", weights_only=True)["x"] for sp in a.splits}
     for src, model in zip(a.sources, a.models):
-        net = load_task_network(model)[0].to(device)
+        encode = source_encoder(model, src in a.released, settings, device)
         for sp in a.splits:
             out = a.out_root / src / f"{sp}.npy"
-            save_npy(out, encode_images(net, images[sp], device).numpy().astype(a.dtype))
+            save_npy(out, encode(images[sp]).numpy().astype(a.dtype))
             written.append(out)
     lineage.record(written, [*a.models, *(Path(a.images) / f"{sp}.pt" for sp in a.splits)],
-                   params={"sources": a.sources, "dtype": a.dtype})
+                   params={"sources": a.sources, "released": a.released, "model": settings, "dtype": a.dtype})
     return written
 
 
@@ -198,7 +213,11 @@ def main(argv=None) -> int:
 
     q = add("reps", cmd_reps, "encode the task's images with every source's frozen encoder")
     q.add_argument("--sources", nargs="+", required=True)
-    q.add_argument("--models", nargs="+", required=True, help="model.pt of each source, in order")
+    q.add_argument("--models", nargs="+", required=True,
+                   help="model.pt of each source, in order (a released source: its encoder file)")
+    q.add_argument("--released", nargs="*", default=[], help="sources whose --models entry is a released encoder")
+    q.add_argument("--model", help="the run's encoder settings as JSON (the grid released representations "
+                                   "are pooled to)")
     q.add_argument("--images", required=True, help="own/<t>/images (the check's image caches)")
     q.add_argument("--splits", nargs="+", required=True)
     q.add_argument("--out-root", type=Path, required=True, help="writes <out-root>/<source>/<split>.npy")
