@@ -95,10 +95,10 @@ def _item_defaults() -> dict:
     return {k: v["default"] for k, v in props.items() if "default" in v}
 
 
-def declared(config: dict, check_files: bool = True) -> list[OwnTask]:
+def declared(config: dict) -> list[OwnTask]:
     """The declared tasks of a schema-validated config; OwnTaskError naming the key of a bad
-    one. ``check_files``: the CSV or the domain folder must exist (the latter only once
-    ``data.root`` does: the pipeline may still have to render it)."""
+    one. The CSV (and its header) or the domain folder must be there (the latter only once
+    ``data.root`` is: the pipeline may still have to render it)."""
     section = config.get("own_tasks") or {}
     defaults = _item_defaults()
     out, seen = [], {}
@@ -124,8 +124,7 @@ def declared(config: dict, check_files: bool = True) -> list[OwnTask]:
             raise OwnTaskError(f"config key '{key}.images': only a CSV's images can be given "
                                "(a Taskonomy-layout domain labels the views of data.root)")
         t = OwnTask(key, name, d["kind"], int(d["channels"]), loss, d["csv"], d["images"], d["n"])
-        if check_files:
-            _check_location(t, config["data"]["root"])
+        _check_location(t, config["data"]["root"])
         out.append(t)
     return out
 
