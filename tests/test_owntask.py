@@ -227,8 +227,8 @@ def test_csv_images_are_encoded_as_the_runs_caches(root, tmp_path):
     allforone.main(["reps", "--spec", json.dumps(t.to_dict()), "--sources", "random", "normal", "--models",
                     str(tmp_path / "random" / "model.pt"), str(released), "--released", "normal",
                     "--model", json.dumps(model), "--images", str(tmp_path / "own" / "images"),
-                    "--splits", "val", "test", "--out-root", str(tmp_path / "own" / "reps"), "--device", "cpu"])
-    for sp in ("val", "test"):
+                    "--splits", "val", "--out-root", str(tmp_path / "own" / "reps"), "--device", "cpu"])
+    for sp in ("val",):         # (a ResNet-50 at 256 px per image: one split is enough)
         ours = encode.encode_split(tmp_path / "random" / "model.pt", root, sp, device="cpu")
         assert np.array_equal(np.load(tmp_path / "own" / "reps" / "random" / f"{sp}.npy"), ours)
         run = weights.encode_split(released, root, sp, "normal", model, device="cpu").numpy().astype(np.float16)
