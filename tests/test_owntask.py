@@ -236,6 +236,36 @@ def test_csv_images_are_encoded_as_the_runs_caches(root, tmp_path):
         assert own.shape == run.shape == (2, 8, 2, 2) and np.array_equal(own, run)
 
 
+def test_report_ranks_sources_and_the_bip_serves_the_task_per_budget(root, tmp_path):
+    """own_report on an own task's Stage III tables: the ranking, Gain, the best transfer per
+    max order and the BIP's policy per budget; summary.md's section from it."""
+    from taskonomy.ahp import table_text
+    from taskonomy.evaluation.allforone import own_report
+    from taskonomy.supervision import bip
+    from taskonomy.supervision.summary import render
+    from taskonomy.supervision.tables import TableSet, read_table
+    rows = {"normal": (0.30, 0.8), "reshading": (0.25, 0.7), "random": (0.05, 0.1),
+            "normal+reshading": (0.40, 0.9)}
+    for name, col in (("aff.csv", 0), ("gain.csv", 1)):
+        (tmp_path / name).write_text(table_text(("mine", s.replace("+", " "), s.count("+") + 1, v[col])
+                                                for s, v in rows.items()))
+    t, = owntask.declared(config(root, {"name": "mine", "kind": "vector", "channels": 2,
+                                        "csv": str(write_csv(tmp_path / "l.csv", ["image", "label_0", "label_1"], []))}))
+    with owntask.registered([t]):
+        tables = TableSet("own task mine", read_table(tmp_path / "aff.csv"), gain=read_table(tmp_path / "gain.csv"))
+        rep = own_report("mine", tables, ["normal", "reshading", "random"], [1, 2], [1, 2])
+    assert [r["sources"] for r in rep["ranking"]] == [["normal", "reshading"], ["normal"], ["reshading"], ["random"]]
+    assert rep["ranking"][0]["gain"] == 0.9
+    assert [(p["budget"], p["supervised"], p["sources"], p["gain"]) for p in rep["policies"]] == [
+        (1, ["normal"], ["normal"], 0.8), (2, ["normal", "reshading"], ["normal", "reshading"], 0.9)]
+    assert [(r["max_order"], r["sources"]) for r in rep["all_for_one"]] == [(1, "normal"), (2, "normal reshading")]
+    pol = bip.solve("paper", budget=4, max_order=1).to_dict()
+    sig = {"settings": {"budget": 4, "max_order": 1, "n_random": 10, "seed": 0}, "scores": {}}
+    text = render("r", "16k", pol, sig, [], own=[(rep, "results/r/own/mine/novel.json")])
+    assert text.index("recommended policy") < text.index("## Your own tasks") < text.index("## Figures")
+    assert "| 1 | normal + reshading | 2 | 0.400 | 0.900 |" in text and "| 2 | normal, reshading | normal + reshading | 0.900 |" in text
+
+
 def test_ahp_without_self_has_gain_and_no_quality(tmp_path):
     from taskonomy.ahp import compute_target
     paths = {}

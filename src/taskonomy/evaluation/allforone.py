@@ -40,7 +40,7 @@ from pathlib import Path
 
 from taskonomy import lineage
 from taskonomy.io import write_json
-from taskonomy.owntask import from_spec, register, resolve_n
+from taskonomy.owntask import from_spec, registered, resolve_n
 
 
 # ---------------------------------------------------------------- representations
@@ -249,8 +249,8 @@ def main(argv=None) -> int:
     q.add_argument("--plot", type=Path, required=True)
     a = p.parse_args(argv)
     a.task = from_spec(a.spec)
-    register([a.task])
-    a.fn(a)
+    with registered([a.task]):        # the task registry knows the task for this command
+        a.fn(a)
     return 0
 
 
