@@ -41,6 +41,8 @@ QUALITY_SUFFIX = ".wins_vs_task.csv"
 GAIN_SUFFIX = ".wins_vs_pixels.csv"
 TABLES = {"affinity.csv": ".csv", "wins_vs_task.csv": QUALITY_SUFFIX,
           "wins_vs_pixels.csv": GAIN_SUFFIX}
+# the tables of results without a Gain reference (taskonomy.proxy)
+QUALITY_TABLES = {k: v for k, v in TABLES.items() if v != GAIN_SUFFIX}
 
 
 class AHPError(ValueError):
@@ -195,7 +197,12 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
     else:
         L, _ = align(named, paths)
         px = None
-    sources = list(named)
+    return from_losses(target, list(named), L, px)
+
+
+def from_losses(target: str, sources: list[str], L: np.ndarray, px: np.ndarray | None = None) -> TargetResult:
+    """Tournament, AHP vector, Quality (wins against the row ``self``) and, with the
+    ``pixels`` losses ``px``, Gain of per-image losses ``L`` (one row per source set)."""
     W = win_matrix(L)
     aff = ahp_vector(W)
     quality = W[:, sources.index("self")].copy()
@@ -255,12 +262,13 @@ def read_table_rows(path: str | Path) -> list[tuple[str, str, int, float]]:
         return [(t, s, int(o), float(v)) for t, s, o, v in r]
 
 
-def gather(ahp_csvs: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
-    """Concatenate per-target tables into affinity.csv, wins_vs_task.csv, wins_vs_pixels.csv."""
+def gather(ahp_csvs: Sequence[str | Path], out_dir: str | Path, tables: dict[str, str] = TABLES) -> list[Path]:
+    """Concatenate per-target tables into affinity.csv, wins_vs_task.csv, wins_vs_pixels.csv
+    (``tables``: output name -> suffix of the per-target files)."""
     out_dir = Path(out_dir)
     written = []
     targets = sorted({Path(p).name[:-len(".csv")] for p in ahp_csvs})
-    for name, suffix in TABLES.items():
+    for name, suffix in tables.items():
         rows = []
         for p in sorted(map(Path, ahp_csvs)):
             f = p.with_name(p.stem + suffix)
