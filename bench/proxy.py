@@ -31,15 +31,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from taskonomy import ahp
-from taskonomy.beam import read_positions
+from taskonomy.beam import higher_order_sets, pool_of, read_positions
 from taskonomy.config import load_config
-from taskonomy.proxy import score_target, write_target
-from taskonomy.settings import transfer_common, transfer_settings
+from taskonomy.proxy import kept_sources, ranking, score_target, write_target
+from taskonomy.settings import transfer_settings
 from taskonomy.supervision.compare import compare_tables
-from taskonomy.tasks import TASKS, parse_source_set, source_set_name
+from taskonomy.tasks import TASKS
 from taskonomy.workflow import Workflow
 
 
@@ -63,8 +61,171 @@ def compute_proxy(wf: Workflow, results: Path, size: str, out: Path) -> dict[str
     return seconds
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["--compute-only"]:
-    # (development helper) python bench/proxy.py --compute-only RESULTS CONFIG SIZE OUT
-    _, _, res_, cfg_, size_, out_ = sys.argv
-    print(compute_proxy(Workflow(load_config(cfg_)), Path(res_), size_, Path(out_)))
-    sys.exit(0)
+
+def trained_files(results: Path, size: str, target: str) -> dict[str, Path]:
+    """{source set: losses.parquet} of every trained transfer of ``target`` (higher orders by
+    their source sets, through the beam file)."""
+    d = results / "transfers" / size / target
+    positions = read_positions(results / "beam" / size / f"{target}.json")
+    out = {}
+    for f in sorted(d.glob("*/losses.parquet")):
+        out[positions.get(f.parent.name, f.parent.name)] = f
+    return out
+
+
+def pruned_sets(files: dict[str, Path], proxy_ranked: list[str], heldout_ranked: list[str], m: int,
+                top_k: int) -> tuple[list[str], int]:
+    """The source sets a run pruned to the proxy's ``m`` best sources would train: those m,
+    random, and the beam's pairs over the m ranked by their held-out losses (as the run's beam);
+    the second value counts the pairs the trained run does not have (left out here)."""
+    keep = kept_sources(proxy_ranked, m)
+    pool = pool_of([s for s in heldout_ranked if s in keep])
+    pairs = set(higher_order_sets(pool, 2, top_k).get(2, []))
+    sets = [*keep, *sorted(pairs & set(files))]
+    return sets, len(pairs - set(files))
+
+
+def simulate_pruning(wf: Workflow, results: Path, size: str, proxy_dir: Path, m: int | None,
+                     out: Path) -> tuple[Path, dict]:
+    """Stage III on the trained results with only the transfers a pruned run trains (m=None:
+    all of them, which must give back the run's own table)."""
+    rows_dir = out / f"prune_{m or 'all'}" / "ahp"
+    missing, trained = 0, 0
+    for t in wf.transfer_targets:
+        files = trained_files(results, size, t)
+        if m is None:
+            sets = list(files)
+        else:
+            proxy_ranked = ranking(proxy_dir / size / t / "scores.json")
+            beam = json.loads((results / "beam" / size / f"{t}.json").read_text())
+            sets, miss = pruned_sets(files, proxy_ranked, beam["ranked"], m, wf.transfer["top_k"])
+            missing += miss
+        trained += len(sets)
+        res = ahp.compute_target(t, [files[s] for s in sets], results / "tasks" / t / "losses.parquet",
+                                 results / "baselines" / size / t / "scratch" / "losses.parquet",
+                                 {files[s].parent.name: s for s in sets})
+        ahp.write_target(res, rows_dir / f"{t}.npz", rows_dir / f"{t}.csv")
+    tables = out / f"prune_{m or 'all'}" / "tables"
+    ahp.gather([rows_dir / f"{t}.csv" for t in wf.transfer_targets], tables)
+    return tables / "affinity.csv", {"transfers": trained, "missing_pairs": missing}
+
+
+def transfer_seconds(results: Path, size: str, target: str, source: str) -> float:
+    m = json.loads((results / "transfers" / size / target / source / "metrics.json").read_text())
+    return float(m.get("train_seconds", 0.0)) + float(m.get("load_seconds", 0.0))
+
+
+def job_seconds(benchmarks: Path, size: str) -> dict[str, float]:
+    """Wall seconds of each transfers_from_<source>_<size> job (Snakemake benchmark files)."""
+    out = {}
+    for f in sorted((benchmarks / "transfers_from").glob(f"*/{size}.tsv")):
+        lines = f.read_text().splitlines()
+        if len(lines) >= 2:
+            out[f.parent.name] = float(lines[1].split("\t")[0])
+    return out
+
+
+def fmt(v, spec=".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def taxonomy_rows(c: dict) -> list[str]:
+    r = c["budgets"][0]
+    if r["status"] != "ok":
+        return [f"taxonomy: {r['status']}"]
+    out = [f"- supervised (A): {' '.join(r['supervised_a'])}", f"- supervised (B): {' '.join(r['supervised_b'])}",
+           f"- Jaccard of the supervised sets {r['jaccard']:.2f}; same sources for "
+           f"{r['same_sources']:.0%} of the {len(c['bip_targets'])} targets"]
+    diff = [t for t in c["bip_targets"] if r["choices_a"][t] != r["choices_b"][t]]
+    if diff:
+        out.append("- targets with different sources: " + "; ".join(
+            f"{t}: {'+'.join(r['choices_a'][t])} vs {'+'.join(r['choices_b'][t])}" for t in diff))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, required=True, help="results/<run> of a finished run")
+    ap.add_argument("--config", required=True, help="that run's config.yaml")
+    ap.add_argument("--size", default="16k")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the proxy scores and simulated tables")
+    ap.add_argument("--replicate", help="affinity.csv of a seed replicate of the run's first order")
+    ap.add_argument("--benchmarks", type=Path, help="the run's benchmarks/ folder")
+    ap.add_argument("--prune", type=int, nargs="+", default=[3, 5, 8], help="m of the simulated pruning")
+    a = ap.parse_args(argv)
+    wf = Workflow(load_config(a.config))
+    size, res = a.size, a.results
+    budget, order = wf.taxo["default_budget"], wf.taxo["default_order"]
+    so = wf.config["source_only"]
+    proxy_s = compute_proxy(wf, res, size, a.out)
+    proxy_table = a.out / size / "tables" / "affinity.csv"
+    trained = res / "tables" / size / "affinity.csv"
+    cmp = {o: compare_tables(proxy_table, trained, budgets=[budget], max_order=o, source_only=so) for o in (1, order)}
+    rep = compare_tables(a.replicate, trained, budgets=[budget], max_order=order, source_only=so) if a.replicate else None
+    rep_px = compare_tables(proxy_table, a.replicate, budgets=[], source_only=so) if a.replicate else None
+    # self-check: Stage III recomputed here from every trained transfer gives the run's table
+    full, _ = simulate_pruning(wf, res, size, a.out, None, a.out / size)
+    same = full.read_bytes() == trained.read_bytes()
+    L = ["# Proxy vs trained Stage II", "",
+         f"Run: `{res}` (size {size}, {len(wf.transfer_targets)} targets, {len(wf.tasks)} sources); "
+         f"proxy scored on the transfer split's held-out images; trained table `{trained}`. "
+         f"Stage III recomputed from the run's files reproduces its table byte for byte: {same}.", "",
+         "## Per-target agreement of the first-order rankings", "",
+         "rho: Spearman of the proxy's AHP affinities vs the trained table's over the shared task sources; "
+         "top5: overlap of the two top-5 sets" + ("; seed rho / seed top5: the replicate (Stage II retrained "
+         "with another seed) vs the trained table, the ceiling a predictor of a single training run "
+         "can reach; proxy vs seed: the proxy against the replicate" if rep else "") + ".", ""]
+    head = "| target | kind | rho | top5 |" + (" seed rho | seed top5 | proxy vs seed rho |" if rep else "") + \
+        " proxy top-5 | trained top-5 |"
+    L += [head, "|" + "---|" * (head.count("|") - 1)]
+    for t, d in cmp[1]["targets"].items():
+        row = f"| {t} | {TASKS[t].kind} | {fmt(d['rho'])} | {fmt(d['top5_overlap'], '.1f')} |"
+        if rep:
+            r, rp = rep["targets"].get(t, {}), rep_px["targets"].get(t, {})
+            row += f" {fmt(r.get('rho'))} | {fmt(r.get('top5_overlap'), '.1f')} | {fmt(rp.get('rho'))} |"
+        L.append(row + f" {' '.join(d['top5_a'])} | {' '.join(d['top5_b'])} |")
+    c1 = cmp[1]
+    L += ["", f"Proxy vs trained: median rho {fmt(c1['median_rho'])} over {c1['n_targets']} targets, "
+              f"rho > 0.5 for {c1['n_rho_above_0_5']}, median top-5 overlap {fmt(c1['median_top5_overlap'])}."]
+    if rep:
+        L += [f"Replicate vs trained: median rho {fmt(rep['median_rho'])}, rho > 0.5 for "
+              f"{rep['n_rho_above_0_5']}, median top-5 overlap {fmt(rep['median_top5_overlap'])}. "
+              f"Proxy vs replicate: median rho {fmt(rep_px['median_rho'])}."]
+    L += ["", f"## Taxonomy at the default budget {budget}, order {order}", "",
+          f"A = proxy table, B = trained table (the BIP of `taskonomy compare`, order {order}):", ""]
+    L += taxonomy_rows(cmp[order])
+    if rep:
+        L += ["", "A = replicate (first order only), B = trained:", ""] + taxonomy_rows(rep)
+    L += ["", "## Pruning (simulated on the trained results)", "",
+          "Per target only the proxy's m best first-order sources, random and the beam's pairs over "
+          "them (ranked on held-out losses, as the beam does) enter Stage III; pruned sources are left "
+          "out of the tournament (no edge in the BIP). Pairs the pruned beam would choose that the "
+          "full run never trained cannot be simulated and are left out (counted below).", ""]
+    secs = {(t, s): transfer_seconds(res, size, t, s) for t in wf.transfer_targets
+            for s in wf.first_order_sources(t)}
+    total_first = sum(secs.values())
+    for m in a.prune:
+        table, info = simulate_pruning(wf, res, size, a.out, m, a.out / size)
+        c = compare_tables(table, trained, budgets=[budget], max_order=order, source_only=so)
+        kept = {t: kept_sources(ranking(a.out / size / t / "scores.json"), m) for t in wf.transfer_targets}
+        saved = sum(v for (t, s), v in secs.items() if s not in kept[t])
+        L += [f"### m = {m}", "",
+              f"{info['transfers']} transfers enter Stage III ({info['missing_pairs']} beam pairs not simulable); "
+              f"first-order transfer seconds saved: {saved:.0f} of {total_first:.0f} "
+              f"({saved / total_first:.0%}).", "", "A = pruned, B = full:", ""] + taxonomy_rows(c) + [""]
+    L += ["## Cost", "",
+          f"Proxy: {sum(proxy_s.values()):.0f} s of fits for all {len(proxy_s)} targets "
+          f"(median {statistics.median(proxy_s.values()):.1f} s per target, one process; "
+          f"per target the first order, self and the beam's pairs over the proxy ranking).",
+          f"Trained first order: {total_first:.0f} s of transfer training + loading "
+          f"(sum of metrics.json train_seconds + load_seconds over {len(secs)} transfers)."]
+    if a.benchmarks:
+        js = job_seconds(a.benchmarks, size)
+        L.append(f"transfers_from_* jobs (benchmark files): {sum(js.values()):.0f} job-seconds wall over "
+                 f"{len(js)} jobs (includes process start, reading caches and the load of a shared machine).")
+    print("\n".join(L))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
