@@ -32,13 +32,21 @@ import time
 from pathlib import Path
 
 from taskonomy import ahp
-from taskonomy.beam import higher_order_sets, pool_of, read_positions
 from taskonomy.config import load_config
-from taskonomy.proxy import kept_sources, ranking, score_target, write_target
+from taskonomy.proxy import kept_sources, pruned_stage3, ranking, score_target, write_target
 from taskonomy.settings import transfer_settings
 from taskonomy.supervision.compare import compare_tables
 from taskonomy.tasks import TASKS
 from taskonomy.workflow import Workflow
+
+
+def simulate_pruning(wf: Workflow, results: Path, size: str, proxy_dir: Path, m: int | None,
+                     out: Path) -> tuple[Path, dict]:
+    """Stage III of the run with only what ``transfer.prune: {top: m}`` would train."""
+    ranked = {t: ranking(proxy_dir / size / t / "scores.json") for t in wf.transfer_targets} if m else None
+    d = out / f"prune_{m or 'all'}"
+    info = pruned_stage3(results, size, wf.transfer_targets, ranked, m, wf.transfer["top_k"], d)
+    return d / "tables" / "affinity.csv", info
 
 
 def compute_proxy(wf: Workflow, results: Path, size: str, out: Path) -> dict[str, float]:
@@ -59,55 +67,6 @@ def compute_proxy(wf: Workflow, results: Path, size: str, out: Path) -> dict[str
     ahp.gather([out / size / t / "ahp.csv" for t in wf.transfer_targets], out / size / "tables",
                tables=ahp.QUALITY_TABLES)
     return seconds
-
-
-
-def trained_files(results: Path, size: str, target: str) -> dict[str, Path]:
-    """{source set: losses.parquet} of every trained transfer of ``target`` (higher orders by
-    their source sets, through the beam file)."""
-    d = results / "transfers" / size / target
-    positions = read_positions(results / "beam" / size / f"{target}.json")
-    out = {}
-    for f in sorted(d.glob("*/losses.parquet")):
-        out[positions.get(f.parent.name, f.parent.name)] = f
-    return out
-
-
-def pruned_sets(files: dict[str, Path], proxy_ranked: list[str], heldout_ranked: list[str], m: int,
-                top_k: int) -> tuple[list[str], int]:
-    """The source sets a run pruned to the proxy's ``m`` best sources would train: those m,
-    random, and the beam's pairs over the m ranked by their held-out losses (as the run's beam);
-    the second value counts the pairs the trained run does not have (left out here)."""
-    keep = kept_sources(proxy_ranked, m)
-    pool = pool_of([s for s in heldout_ranked if s in keep])
-    pairs = set(higher_order_sets(pool, 2, top_k).get(2, []))
-    sets = [*keep, *sorted(pairs & set(files))]
-    return sets, len(pairs - set(files))
-
-
-def simulate_pruning(wf: Workflow, results: Path, size: str, proxy_dir: Path, m: int | None,
-                     out: Path) -> tuple[Path, dict]:
-    """Stage III on the trained results with only the transfers a pruned run trains (m=None:
-    all of them, which must give back the run's own table)."""
-    rows_dir = out / f"prune_{m or 'all'}" / "ahp"
-    missing, trained = 0, 0
-    for t in wf.transfer_targets:
-        files = trained_files(results, size, t)
-        if m is None:
-            sets = list(files)
-        else:
-            proxy_ranked = ranking(proxy_dir / size / t / "scores.json")
-            beam = json.loads((results / "beam" / size / f"{t}.json").read_text())
-            sets, miss = pruned_sets(files, proxy_ranked, beam["ranked"], m, wf.transfer["top_k"])
-            missing += miss
-        trained += len(sets)
-        res = ahp.compute_target(t, [files[s] for s in sets], results / "tasks" / t / "losses.parquet",
-                                 results / "baselines" / size / t / "scratch" / "losses.parquet",
-                                 {files[s].parent.name: s for s in sets})
-        ahp.write_target(res, rows_dir / f"{t}.npz", rows_dir / f"{t}.csv")
-    tables = out / f"prune_{m or 'all'}" / "tables"
-    ahp.gather([rows_dir / f"{t}.csv" for t in wf.transfer_targets], tables)
-    return tables / "affinity.csv", {"transfers": trained, "missing_pairs": missing}
 
 
 def transfer_seconds(results: Path, size: str, target: str, source: str) -> float:

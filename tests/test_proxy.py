@@ -5,13 +5,15 @@ The synthetic problems: a source whose cached representation linearly contains t
 (plus noise), and noise sources; the proxy must rank the informative source first for every
 kind of target (pixel map, dense classes, embedding, vector, class vector, multi-view)."""
 import csv
+import json
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import copy_workdir, snakemake  # smoke_run: session fixture in conftest.py
 from taskonomy import ahp
-from taskonomy.proxy import kept_sources, ridge_loo, loo_predictions, score_target, write_target
+from taskonomy.proxy import kept_sources, loo_predictions, pruned_stage3, ridge_loo, score_target, write_target
 from taskonomy.supervision import bip
 from taskonomy.tasks import source_set_name
 
@@ -115,3 +117,31 @@ def test_proxy_table_in_the_paper_schema_and_solvable(tmp_path):
                   sources=[GOOD, *NOISE], source_only=["random"], budget=1, max_order=1)
     # one label to spend: the informative source serves both targets
     assert list(p.supervised) == [GOOD] and all(c.sources == (GOOD,) for c in p.targets.values())
+
+
+@pytest.mark.slow
+def test_proxy_rules_and_pruning_that_keeps_everything(smoke_run, tmp_path):
+    """`snakemake proxy` on a copy of the shared smoke run (Stages I-II done): the proxy jobs, its
+    table in the paper's schema and its comparison with the trained table (Stage III runs for
+    it); Stage III on a pruning whose m covers every source gives the pipeline's own tables,
+    byte for byte, and a real pruning drops the pruned sources' rows."""
+    work = copy_workdir(smoke_run[0], tmp_path / "w")
+    res = snakemake(work, "proxy")
+    assert res.returncode == 0, res.stderr[-4000:]
+    run = work / "results" / "smoke"
+    targets = ["normal", "room_layout", "fixated_pose"]
+    proxy = run / "proxy" / "small"
+    with open(proxy / "tables" / "affinity.csv") as f:
+        rows = list(csv.reader(f))
+    assert tuple(rows[0]) == ahp.COLUMNS and {r[0] for r in rows[1:]} == set(targets)
+    assert (proxy / "tables" / "wins_vs_task.csv").is_file() and (proxy / "compare.json").is_file()
+    ranked = {t: json.loads((proxy / t / "scores.json").read_text())["ranked"] for t in targets}
+    info = pruned_stage3(run, "small", targets, ranked, 100, 2, tmp_path / "all")
+    for name in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv"):
+        assert (tmp_path / "all" / "tables" / name).read_bytes() == (run / "tables" / "small" / name).read_bytes()
+    pruned = pruned_stage3(run, "small", targets, ranked, 1, 2, tmp_path / "one")
+    assert pruned["transfers"] < info["transfers"]
+    with open(tmp_path / "one" / "tables" / "affinity.csv") as f:
+        kept = {(r[0], r[1]) for r in list(csv.reader(f))[1:] if r[2] == "1"}
+    for t in targets:
+        assert {s for tt, s in kept if tt == t} == {kept_sources(ranked[t], 1)[0], "random", "self"}

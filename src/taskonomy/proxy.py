@@ -53,6 +53,8 @@ from taskonomy.io import atomic_path, write_json
 from taskonomy.losses import _grid, METRIC_SAMPLES, per_image_loss
 from taskonomy.tasks import CLASSES, EMBEDDING, PIXEL, SIAMESE, TASKS, parse_source_set
 
+#: vector targets: the representation average-pooled to this many cells a side (0: as is)
+VECTOR_GRID = 0
 #: ridge penalties tried (times the mean squared singular value of the standardised features)
 LAMBDAS = np.logspace(-4, 2, 9)
 #: softmax temperatures tried for class / distribution targets
@@ -149,6 +151,17 @@ def from_patches(p: np.ndarray, n: int, hw: tuple[int, int], stride: int) -> tor
     return F.fold(u, (h * stride, w * stride), stride, stride=stride)
 
 
+def vector_features(x: torch.Tensor, grid: int | None = None) -> np.ndarray:
+    """(N, [V,] C, h, w) -> (N, features): each view's map average-pooled to ``grid`` x
+    ``grid`` cells (VECTOR_GRID; None: not pooled), flattened, views concatenated."""
+    grid = VECTOR_GRID if grid is None else grid
+    lead = x.shape[:-3]
+    m = x.reshape(-1, *x.shape[-3:]).float()
+    if grid:
+        m = F.adaptive_avg_pool2d(m, grid)
+    return m.reshape(*lead, -1).reshape(lead[0], -1).double().numpy()
+
+
 def fill_invalid(y: torch.Tensor, m: torch.Tensor | None, mean: torch.Tensor) -> torch.Tensor:
     """Invalid pixels (m = 0) set to the per-channel training mean: they carry no signal."""
     if m is None:
@@ -204,8 +217,7 @@ def readout_losses(target: str, x_tr: torch.Tensor, tg_tr: dict, x_ev: torch.Ten
         pred = from_patches(predict(W, A_ev), n_ev, hw, stride)
         return per_image_loss(target, T * pred, y_ev, m_ev, class_weights).numpy(), info
     # vectors per image or per tuple of views: flattened features
-    A_tr, A_ev = standardise(x_tr.reshape(len(x_tr), -1).double().numpy(),
-                             x_ev.reshape(len(x_ev), -1).double().numpy())
+    A_tr, A_ev = standardise(vector_features(x_tr), vector_features(x_ev))
     if task.loss in ("ce", "kl"):
         Y = one_hot(y_tr, task.channels).double().numpy()
         W, info["lambda"] = ridge_loo(A_tr, Y)
@@ -401,6 +413,54 @@ def kept_sources(ranked, top: int | None) -> list[str]:
     every source when ``top`` is None."""
     tasks = [s for s in ranked if s not in NOT_COMBINED]
     return [*(tasks if top is None else tasks[:top]), *[s for s in ranked if s in NOT_COMBINED]]
+
+
+# ----------------------------------------------------------------------------- pruning
+
+def trained_files(results, size: str, target: str) -> dict[str, Path]:
+    """{source set: losses.parquet} of every trained transfer of ``target`` in a run (higher
+    orders by their source sets, through the beam file)."""
+    from taskonomy.beam import read_positions
+    d = Path(results) / "transfers" / size / target
+    positions = read_positions(Path(results) / "beam" / size / f"{target}.json")
+    return {positions.get(f.parent.name, f.parent.name): f for f in sorted(d.glob("*/losses.parquet"))}
+
+
+def pruned_sets(files: dict[str, Path], proxy_ranked, heldout_ranked, top: int | None,
+                top_k: int) -> tuple[list[str], int]:
+    """The source sets of ``files`` that a Stage II pruned to the proxy's ``top`` best sources
+    trains: those, random, and the beam's pairs over them ranked by their held-out losses (as
+    the beam ranks); the second value counts the pairs it would train that ``files`` lacks."""
+    from taskonomy.beam import higher_order_sets, pool_of
+    if top is None:
+        return list(files), 0
+    keep = [s for s in kept_sources(proxy_ranked, top) if s in files]
+    pairs = set(higher_order_sets(pool_of([s for s in heldout_ranked if s in keep]), 2, top_k).get(2, []))
+    return [*keep, *sorted(pairs & set(files))], len(pairs - set(files))
+
+
+def pruned_stage3(results, size: str, targets, proxy_ranked: dict[str, list[str]] | None,
+                  top: int | None, top_k: int, out) -> dict:
+    """Stage III (taskonomy.ahp) of a finished run on only the transfers ``transfer.prune:
+    {top: m}`` would have trained (``proxy_ranked``: each target's proxy ranking); the pruned
+    sources are left out of the tournament. Writes ``out/ahp/<target>.*`` and
+    ``out/tables/{affinity,wins_vs_task,wins_vs_pixels}.csv``; with ``top`` None (nothing
+    pruned) these are the run's own Stage III files, byte for byte. Returns how many transfers
+    entered and how many beam pairs the run has not trained (left out: 2nd order only)."""
+    from taskonomy import ahp
+    results, out = Path(results), Path(out)
+    n, missing = 0, 0
+    for t in targets:
+        files = trained_files(results, size, t)
+        beam = json.loads((results / "beam" / size / f"{t}.json").read_text())
+        sets, miss = pruned_sets(files, (proxy_ranked or {}).get(t, []), beam["ranked"], top, top_k)
+        n, missing = n + len(sets), missing + miss
+        res = ahp.compute_target(t, [files[s] for s in sets], results / "tasks" / t / "losses.parquet",
+                                 results / "baselines" / size / t / "scratch" / "losses.parquet",
+                                 {files[s].parent.name: s for s in sets})
+        ahp.write_target(res, out / "ahp" / f"{t}.npz", out / "ahp" / f"{t}.csv")
+    ahp.gather([out / "ahp" / f"{t}.csv" for t in targets], out / "tables")
+    return {"transfers": n, "missing_pairs": missing}
 
 
 def main(argv=None) -> int:
