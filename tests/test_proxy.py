@@ -10,8 +10,9 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from conftest import copy_workdir, snakemake  # smoke_run: session fixture in conftest.py
+from conftest import SMOKE, copy_workdir, snakemake  # smoke_run: session fixture in conftest.py
 from taskonomy import ahp
 from taskonomy.proxy import kept_sources, loo_predictions, pruned_stage3, ridge_loo, score_target, write_target
 from taskonomy.supervision import bip
@@ -119,12 +120,22 @@ def test_proxy_table_in_the_paper_schema_and_solvable(tmp_path):
     assert list(p.supervised) == [GOOD] and all(c.sources == (GOOD,) for c in p.targets.values())
 
 
+def _with_prune(work, top):
+    """The smoke config with transfer.prune.top = ``top``, written into ``work``."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["transfer"]["prune"] = {"top": top}
+    path = work / f"prune_{top}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 @pytest.mark.slow
-def test_proxy_rules_and_pruning_that_keeps_everything(smoke_run, tmp_path):
-    """`snakemake proxy` on a copy of the shared smoke run (Stages I-II done): the proxy jobs, its
-    table in the paper's schema and its comparison with the trained table (Stage III runs for
-    it); Stage III on a pruning whose m covers every source gives the pipeline's own tables,
-    byte for byte, and a real pruning drops the pruned sources' rows."""
+def test_proxy_rules_and_pruning(smoke_run, tmp_path):
+    """On a copy of the shared smoke run (Stages I-II done): `snakemake proxy` (the proxy jobs,
+    its table in the paper's schema, its comparison with the trained table, for which Stage III
+    runs); then Stage II pruned with an m that covers every source gives the same tables byte
+    for byte (the transfers come back from the result store), and m = 1 trains, per target,
+    only the proxy's best source and random, and Stage III leaves the others out."""
     work = copy_workdir(smoke_run[0], tmp_path / "w")
     res = snakemake(work, "proxy")
     assert res.returncode == 0, res.stderr[-4000:]
@@ -136,12 +147,24 @@ def test_proxy_rules_and_pruning_that_keeps_everything(smoke_run, tmp_path):
     assert tuple(rows[0]) == ahp.COLUMNS and {r[0] for r in rows[1:]} == set(targets)
     assert (proxy / "tables" / "wins_vs_task.csv").is_file() and (proxy / "compare.json").is_file()
     ranked = {t: json.loads((proxy / t / "scores.json").read_text())["ranked"] for t in targets}
-    info = pruned_stage3(run, "small", targets, ranked, 100, 2, tmp_path / "all")
-    for name in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv"):
-        assert (tmp_path / "all" / "tables" / name).read_bytes() == (run / "tables" / "small" / name).read_bytes()
-    pruned = pruned_stage3(run, "small", targets, ranked, 1, 2, tmp_path / "one")
-    assert pruned["transfers"] < info["transfers"]
-    with open(tmp_path / "one" / "tables" / "affinity.csv") as f:
-        kept = {(r[0], r[1]) for r in list(csv.reader(f))[1:] if r[2] == "1"}
+    tables = run / "tables" / "small"
+    before = {n: (tables / n).read_bytes() for n in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv")}
+    # bench/proxy.py's simulation of a pruning that keeps everything is the pipeline's Stage III
+    pruned_stage3(run, "small", targets, ranked, 100, 2, tmp_path / "sim")
+    assert {n: (tmp_path / "sim" / "tables" / n).read_bytes() for n in before} == before
+
+    res = snakemake(work, "results/smoke/tables/small/affinity.csv", config=_with_prune(work, 100))
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "transfers_from_" in res.stderr            # the jobs did rerun (new param and inputs)
+    assert {n: (tables / n).read_bytes() for n in before} == before
+
+    res = snakemake(work, "results/smoke/tables/small/affinity.csv", config=_with_prune(work, 1))
+    assert res.returncode == 0, res.stderr[-4000:]
+    with open(tables / "affinity.csv") as f:
+        rows = list(csv.reader(f))[1:]
     for t in targets:
-        assert {s for tt, s in kept if tt == t} == {kept_sources(ranked[t], 1)[0], "random", "self"}
+        best = kept_sources(ranked[t], 1)[0]
+        assert {r[1] for r in rows if r[0] == t} == {best, "random", "self"}
+        for s in ranked[t]:
+            m = json.loads((run / "transfers" / "small" / t / s / "metrics.json").read_text())
+            assert m.get("pruned", False) == (s not in (best, "random"))

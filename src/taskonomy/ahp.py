@@ -7,7 +7,8 @@ tournament matrix W_t[i, j] is the share of test images on which source set i be
 ratio matrix W' = W / W^T is positive reciprocal; its principal eigenvector, normalised to
 sum 1, is the AHP affinity vector of t. Quality (win rate vs ``self``) and Gain (win rate vs
 ``pixels``, the target network trained from scratch on the transfer data) come from the same
-comparisons.
+comparisons. A transfer that ``transfer.prune`` left untrained (its loss file is the empty
+stand-in of ``taskonomy.transfer.write_pruned``) is left out of the tournament: no edge in the BIP.
 
 Run by hand or from rules/ahp.smk:
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from taskonomy import lineage
 from taskonomy.io import atomic_path, write_text
-from taskonomy.beam import is_position_name, read_positions
+from taskonomy.beam import is_position_name, is_pruned, read_positions
 from taskonomy.tasks import parse_source_set
 
 CLIP = (0.001, 0.999)
@@ -181,6 +182,8 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
                    positions: dict[str, str] | None = None) -> TargetResult:
     paths: dict[str, Path] = {}
     for p in transfer_paths:
+        if is_pruned(p):                 # not trained (transfer.prune): no edge in the BIP
+            continue
         name = source_name_of(p, positions)
         if name in paths:
             raise AHPError(f"source set {name!r} given twice: {paths[name]} and {p}")

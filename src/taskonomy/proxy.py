@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from taskonomy import lineage
-from taskonomy.beam import NOT_COMBINED
+from taskonomy.beam import kept_sources
 from taskonomy.io import atomic_path, write_json
 from taskonomy.losses import _grid, METRIC_SAMPLES, per_image_loss
 from taskonomy.tasks import CLASSES, EMBEDDING, PIXEL, SIAMESE, TASKS, parse_source_set
@@ -405,14 +405,6 @@ def write_target(losses: dict[str, np.ndarray], images: np.ndarray, report: dict
 def ranking(scores_json) -> list[str]:
     """The proxy's first-order ranking of a target's sources, best first."""
     return json.loads(Path(scores_json).read_text())["ranked"]
-
-
-def kept_sources(ranked, top: int | None) -> list[str]:
-    """The first-order sources ``transfer.prune: {top: m}`` trains for a target: the proxy's
-    ``top`` best (``random``, the Table 1 baseline, is always trained and does not count);
-    every source when ``top`` is None."""
-    tasks = [s for s in ranked if s not in NOT_COMBINED]
-    return [*(tasks if top is None else tasks[:top]), *[s for s in ranked if s in NOT_COMBINED]]
 
 
 # ----------------------------------------------------------------------------- pruning

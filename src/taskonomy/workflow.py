@@ -117,6 +117,9 @@ class Workflow:
         # target has the same number of combinable first-order sources (every task but itself
         # and those never combined)
         n_pool = len([s for s in self.tasks if s not in NOT_COMBINED]) - 1
+        # transfer.prune: a target trains (and its beam combines) only the proxy's `top` best
+        self.prune_top = (self.transfer.get("prune") or {}).get("top")
+        n_pool = min(n_pool, self.prune_top or n_pool)
         self.positions = [n for names in position_sets(n_pool, self.transfer["max_order"], self.transfer["top_k"],
                                                        self.transfer["beam_width"]).values() for n in names]
         self.reuse = int(bool(self.transfer.get("reuse", True)))
@@ -358,6 +361,18 @@ class Workflow:
     def proxy_per_target(self, kind: str) -> list[str]:
         """One proxy file of every target (``{size}`` left as a wildcard)."""
         return [self.proxy_outputs()[kind].replace("{target}", t) for t in self.transfer_targets]
+
+    def prune_inputs(self, source: str, size: str) -> list[str]:
+        """``transfer.prune``: the proxy scores of the targets of ``transfers_from_<source>_<size>``
+        (which of them it trains); none without pruning."""
+        if self.prune_top is None:
+            return []
+        return [self.proxy_outputs()["scores"].replace("{size}", size).replace("{target}", t)
+                for t in self.targets_of(source)]
+
+    def prune_args(self, source: str, size: str) -> str:
+        files = self.prune_inputs(source, size)
+        return f"--prune-top {self.prune_top} --proxy {' '.join(files)}" if files else ""
 
     def proxy_tables(self, size: str = "{size}") -> dict[str, str]:
         """The proxy affinity table in the paper's schema (and its Quality table, no Gain)."""
