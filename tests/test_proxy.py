@@ -150,7 +150,7 @@ def test_proxy_rules_and_pruning(smoke_run, tmp_path):
     tables = run / "tables" / "small"
     before = {n: (tables / n).read_bytes() for n in ("affinity.csv", "wins_vs_task.csv", "wins_vs_pixels.csv")}
     # bench/proxy.py's simulation of a pruning that keeps everything is the pipeline's Stage III
-    pruned_stage3(run, "small", targets, ranked, 100, 2, tmp_path / "sim")
+    pruned_stage3(run, "small", targets, ranked, 100, tmp_path / "sim", top_k=2)
     assert {n: (tmp_path / "sim" / "tables" / n).read_bytes() for n in before} == before
 
     res = snakemake(work, "results/smoke/tables/small/affinity.csv", config=_with_prune(work, 100))

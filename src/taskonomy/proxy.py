@@ -418,41 +418,46 @@ def trained_files(results, size: str, target: str) -> dict[str, Path]:
     return {positions.get(f.parent.name, f.parent.name): f for f in sorted(d.glob("*/losses.parquet"))}
 
 
-def pruned_sets(files: dict[str, Path], proxy_ranked, heldout_ranked, top: int | None,
-                top_k: int) -> tuple[list[str], int]:
-    """The source sets of ``files`` that a Stage II pruned to the proxy's ``top`` best sources
-    trains: those, random, and the beam's pairs over them ranked by their held-out losses (as
-    the beam ranks); the second value counts the pairs it would train that ``files`` lacks."""
+def pruned_sets(proxy_ranked, heldout_ranked, top: int, max_order: int = 2, top_k: int = 5,
+                beam_width: int = 1) -> list[str]:
+    """The source sets a Stage II pruned to the proxy's ``top`` best sources trains for a target:
+    those, random, and the beam's higher orders over them ranked by their held-out losses
+    (``heldout_ranked``, the trained first order's ranking: the beam's)."""
     from taskonomy.beam import higher_order_sets, pool_of
-    if top is None:
-        return list(files), 0
-    keep = [s for s in kept_sources(proxy_ranked, top) if s in files]
-    pairs = set(higher_order_sets(pool_of([s for s in heldout_ranked if s in keep]), 2, top_k).get(2, []))
-    return [*keep, *sorted(pairs & set(files))], len(pairs - set(files))
+    keep = kept_sources(proxy_ranked, top)
+    higher = higher_order_sets(pool_of([s for s in heldout_ranked if s in keep]), max_order, top_k, beam_width)
+    return [*keep, *(n for names in higher.values() for n in names)]
 
 
 def pruned_stage3(results, size: str, targets, proxy_ranked: dict[str, list[str]] | None,
-                  top: int | None, top_k: int, out) -> dict:
+                  top: int | None, out, max_order: int = 2, top_k: int = 5, beam_width: int = 1,
+                  extra: dict[str, dict[str, Path]] | None = None) -> dict:
     """Stage III (taskonomy.ahp) of a finished run on only the transfers ``transfer.prune:
-    {top: m}`` would have trained (``proxy_ranked``: each target's proxy ranking); the pruned
-    sources are left out of the tournament. Writes ``out/ahp/<target>.*`` and
+    {top: m}`` would have trained (``proxy_ranked``: each target's proxy ranking; ``extra``:
+    {target: {source set: losses.parquet}} of higher-order sets the run did not train); the
+    pruned sources are left out of the tournament. Writes ``out/ahp/<target>.*`` and
     ``out/tables/{affinity,wins_vs_task,wins_vs_pixels}.csv``; with ``top`` None (nothing
     pruned) these are the run's own Stage III files, byte for byte. Returns how many transfers
-    entered and how many beam pairs the run has not trained (left out: 2nd order only)."""
+    entered and the sets that were wanted but found nowhere (left out)."""
     from taskonomy import ahp
     results, out = Path(results), Path(out)
-    n, missing = 0, 0
+    n, missing = 0, {}
     for t in targets:
-        files = trained_files(results, size, t)
-        beam = json.loads((results / "beam" / size / f"{t}.json").read_text())
-        sets, miss = pruned_sets(files, (proxy_ranked or {}).get(t, []), beam["ranked"], top, top_k)
-        n, missing = n + len(sets), missing + miss
+        files = {**trained_files(results, size, t), **(extra or {}).get(t, {})}
+        if top is None:
+            sets = list(files)
+        else:
+            beam = json.loads((results / "beam" / size / f"{t}.json").read_text())
+            wanted = pruned_sets(proxy_ranked[t], beam["ranked"], top, max_order, top_k, beam_width)
+            sets = [s for s in wanted if s in files]
+            missing[t] = [s for s in wanted if s not in files]
+        n += len(sets)
         res = ahp.compute_target(t, [files[s] for s in sets], results / "tasks" / t / "losses.parquet",
                                  results / "baselines" / size / t / "scratch" / "losses.parquet",
                                  {files[s].parent.name: s for s in sets})
         ahp.write_target(res, out / "ahp" / f"{t}.npz", out / "ahp" / f"{t}.csv")
     ahp.gather([out / "ahp" / f"{t}.csv" for t in targets], out / "tables")
-    return {"transfers": n, "missing_pairs": missing}
+    return {"transfers": n, "missing": missing}
 
 
 def main(argv=None) -> int:
