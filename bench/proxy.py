@@ -25,6 +25,7 @@ Prints markdown.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -59,8 +60,9 @@ def simulate_pruning(wf: Workflow, results: Path, size: str, proxy_dir: Path, m:
             for name in names:
                 f = out / "extra" / t / name
                 if not (f / "losses.parquet").is_file():
-                    run_transfer(transfer_settings(wf.config, t, size), list(parse_source_set(name)),
-                                 results / "reps", results / "targets", f, threads=1)
+                    with contextlib.redirect_stdout(sys.stderr):       # its progress: not the report
+                        run_transfer(transfer_settings(wf.config, t, size), list(parse_source_set(name)),
+                                     results / "reps", results / "targets", f, threads=1)
                 extra.setdefault(t, {})[name] = f / "losses.parquet"
         info = pruned_stage3(results, size, wf.transfer_targets, ranked, m, d, *beam, extra=extra)
         info["trained_here"] = sum(len(v) for v in extra.values())
