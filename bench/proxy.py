@@ -115,6 +115,8 @@ def taxonomy_rows(c: dict) -> list[str]:
     out = [f"- supervised (A): {' '.join(r['supervised_a'])}", f"- supervised (B): {' '.join(r['supervised_b'])}",
            f"- Jaccard of the supervised sets {r['jaccard']:.2f}; same sources for "
            f"{r['same_sources']:.0%} of the {len(c['bip_targets'])} targets"]
+    on_random = [sum(ch[t] == ["random"] for t in c["bip_targets"]) for ch in (r["choices_a"], r["choices_b"])]
+    out.append(f"- targets served by the random encoder alone: {on_random[0]} (A), {on_random[1]} (B)")
     diff = [t for t in c["bip_targets"] if r["choices_a"][t] != r["choices_b"][t]]
     if diff:
         out.append("- targets with different sources: " + "; ".join(
