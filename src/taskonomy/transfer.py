@@ -25,6 +25,11 @@ With ``--train-higher`` it trains the higher-order transfers it selects, each in
 named by its rank positions (``<out-root>/<target>/top1+top2/``, the outputs the workflow
 declares); the beam file maps each position name to its source set (``positions``).
 
+Pruning (``--prune-top m --proxy .../<target>/scores.json ...``, config ``transfer.prune``): a
+first-order transfer trains only if its source is among the target's m best by the Stage II
+proxy (``taskonomy.proxy``; ``random`` always); the others get the stand-in of
+:func:`write_pruned`, which the beam does not rank and Stage III leaves out.
+
 Result store (``--store DIR``, config ``transfer.reuse``): a transfer's result depends only on
 its resolved settings, its source order, the bytes of the representation / target caches it
 reads and the code and torch version that train it. ``run_transfer`` hashes these into a key;
@@ -55,9 +60,10 @@ import numpy as np
 import torch
 
 from taskonomy import engine, lineage
+from taskonomy.beam import PRUNED, kept_sources
 from taskonomy.beam import higher_order_sets, rank_sources  # noqa: F401  (the beam; re-exported)
 from taskonomy.codehash import stage_code
-from taskonomy.io import write_json
+from taskonomy.io import atomic_path, write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
 from taskonomy.stagedata import heldout_indices, subset_indices
@@ -311,8 +317,6 @@ def write_pruned(out: Path, target: str, sources, proxy: dict) -> dict:
     (``beam.is_pruned``: the beam does not rank it, Stage III leaves it out of the tournament)
     and a metrics.json that says so, so that every declared output exists."""
     import pandas as pd
-    from taskonomy.beam import PRUNED
-    from taskonomy.io import atomic_path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     empty = pd.DataFrame({"image": pd.Series([], dtype="int64"), "loss": pd.Series([], dtype="float64"),
@@ -420,7 +424,6 @@ def main(argv=None) -> int:
         if args.prune_top is not None and len(sources) == 1:
             if target not in ranked:
                 p.error(f"--prune-top needs the proxy scores of {target!r} (--proxy .../{target}/scores.json)")
-            from taskonomy.beam import kept_sources
             if sources[0] not in kept_sources(ranked[target], args.prune_top):
                 m = write_pruned(out, target, sources, {"proxy_rank": ranked[target].index(sources[0]) + 1,
                                                         "prune_top": args.prune_top})
