@@ -212,6 +212,32 @@ def main(argv=None) -> int:
               + "; "
               f"first-order transfer seconds saved: {saved:.0f} of {total_first:.0f} "
               f"({saved / total_first:.0%}).", "", "A = pruned, B = full:", ""] + taxonomy_rows(c) + [""]
+    if a.replicate:
+        # the second seed: the replicate's first order, pruned or not, at max order 1
+        rep_dir = Path(a.replicate).parent / "transfers"
+        L += ["### On the seed replicate (first order only, order-1 taxonomies)", "",
+              "The replicate's own first-order transfers pruned the same way (no higher orders: the "
+              "replicate has none), against the unpruned replicate; and the run's first order the same "
+              "way, for comparison.", "",
+              "| m | replicate: Jaccard | same sources | on random | run (order 1): Jaccard | same sources | on random |",
+              "|---|---|---|---|---|---|---|"]
+        ranked = {t: ranking(a.out / size / t / "scores.json") for t in wf.transfer_targets}
+        base = {}
+        for name, tr in (("rep", rep_dir), ("run", None)):      # every first-order source, nothing else
+            d = a.out / size / f"{name}_prune_all"
+            pruned_stage3(res, size, wf.transfer_targets, ranked, len(wf.tasks), d, 1, transfers=tr)
+            base[name] = (d, tr)
+        for m in a.prune:
+            row = f"| {m} |"
+            for name in ("rep", "run"):
+                d = a.out / size / f"{name}_prune_{m}"
+                pruned_stage3(res, size, wf.transfer_targets, ranked, m, d, 1, transfers=base[name][1])
+                c = compare_tables(d / "tables" / "affinity.csv", base[name][0] / "tables" / "affinity.csv",
+                                   budgets=[budget], max_order=1, source_only=so)["budgets"][0]
+                on_random = sum(v == ["random"] for v in c["choices_a"].values())
+                row += f" {c['jaccard']:.2f} | {c['same_sources']:.0%} | {on_random} |"
+            L.append(row)
+        L.append("")
     L += ["## Cost", "",
           f"Proxy: {sum(proxy_s.values()):.0f} s of fits for all {len(proxy_s)} targets "
           f"(median {statistics.median(proxy_s.values()):.1f} s per target, one process; "

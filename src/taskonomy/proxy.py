@@ -409,13 +409,13 @@ def ranking(scores_json) -> list[str]:
 
 # ----------------------------------------------------------------------------- pruning
 
-def trained_files(results, size: str, target: str) -> dict[str, Path]:
-    """{source set: losses.parquet} of every trained transfer of ``target`` in a run (higher
-    orders by their source sets, through the beam file)."""
+def trained_files(transfers, beam_file=None) -> dict[str, Path]:
+    """{source set: losses.parquet} of every trained transfer of a target in ``transfers``
+    (``transfers/<size>/<target>/``; higher orders by their source sets, through the target's
+    beam file)."""
     from taskonomy.beam import read_positions
-    d = Path(results) / "transfers" / size / target
-    positions = read_positions(Path(results) / "beam" / size / f"{target}.json")
-    return {positions.get(f.parent.name, f.parent.name): f for f in sorted(d.glob("*/losses.parquet"))}
+    positions = read_positions(beam_file) if beam_file and Path(beam_file).is_file() else {}
+    return {positions.get(f.parent.name, f.parent.name): f for f in sorted(Path(transfers).glob("*/losses.parquet"))}
 
 
 def pruned_sets(proxy_ranked, heldout_ranked, top: int, max_order: int = 2, top_k: int = 5,
@@ -431,24 +431,28 @@ def pruned_sets(proxy_ranked, heldout_ranked, top: int, max_order: int = 2, top_
 
 def pruned_stage3(results, size: str, targets, proxy_ranked: dict[str, list[str]] | None,
                   top: int | None, out, max_order: int = 2, top_k: int = 5, beam_width: int = 1,
-                  extra: dict[str, dict[str, Path]] | None = None) -> dict:
+                  extra: dict[str, dict[str, Path]] | None = None, transfers=None) -> dict:
     """Stage III (taskonomy.ahp) of a finished run on only the transfers ``transfer.prune:
     {top: m}`` would have trained (``proxy_ranked``: each target's proxy ranking; ``extra``:
     {target: {source set: losses.parquet}} of higher-order sets the run did not train); the
     pruned sources are left out of the tournament. Writes ``out/ahp/<target>.*`` and
     ``out/tables/{affinity,wins_vs_task,wins_vs_pixels}.csv``; with ``top`` None (nothing
-    pruned) these are the run's own Stage III files, byte for byte. Returns how many transfers
-    entered and the sets that were wanted but found nowhere (left out)."""
+    pruned) these are the run's own Stage III files, byte for byte. ``transfers``: another
+    folder of the run's transfers (default ``results/transfers/<size>``; e.g. a seed replicate's,
+    first order only: ``max_order`` 1). Returns how many transfers entered and the sets that
+    were wanted but found nowhere (left out)."""
     from taskonomy import ahp
     results, out = Path(results), Path(out)
     n, missing = 0, {}
     for t in targets:
-        files = {**trained_files(results, size, t), **(extra or {}).get(t, {})}
+        beam_file = results / "beam" / size / f"{t}.json"
+        files = {**trained_files(Path(transfers or results / "transfers" / size) / t, beam_file),
+                 **(extra or {}).get(t, {})}
         if top is None:
             sets = list(files)
         else:
-            beam = json.loads((results / "beam" / size / f"{t}.json").read_text())
-            wanted = pruned_sets(proxy_ranked[t], beam["ranked"], top, max_order, top_k, beam_width)
+            heldout_ranked = json.loads(beam_file.read_text())["ranked"] if max_order > 1 else []
+            wanted = pruned_sets(proxy_ranked[t], heldout_ranked, top, max_order, top_k, beam_width)
             sets = [s for s in wanted if s in files]
             missing[t] = [s for s in wanted if s not in files]
         n += len(sets)
