@@ -1,8 +1,8 @@
 """How well the closed-form proxy (taskonomy.proxy) predicts Stage II (bench/proxy.md).
 
     .venv/bin/python bench/proxy.py --results results/default --config config.yaml --size 16k \
-        --out bench/proxy_run [--replicate results/default/eval/16k/replicate_1/affinity.csv] \
-        [--benchmarks benchmarks] > proxy.md
+        --out /tmp/proxy [--replicate results/default/eval/16k/replicate_1/affinity.csv] \
+        [--benchmarks benchmarks] [--train-missing] [--prune 3 5 8] > proxy.md
 
 Reads a finished run (its cached representations and labels, its trained transfers' per-image
 losses, beam files and Stage III table; none of it is written) and:
@@ -16,7 +16,10 @@ losses, beam files and Stage III table; none of it is written) and:
 3. simulates ``transfer.prune: {top: m}`` on the trained results: per target only the
    first-order transfers of the proxy's m best sources (+ random, self) and the higher-order
    transfers over them enter Stage III (the pruned sources are left out of the tournament), and
-   solves the taxonomy on that table;
+   solves the taxonomy on that table; with ``--train-missing`` the higher-order sets the pruned
+   beam picks that the run never trained are trained here (``--out/<size>/extra``), so the
+   result is what a pruned run computes; with ``--replicate`` the same on the replicate's first
+   order (order-1 taxonomies);
 4. estimates the Stage II time pruning saves from each transfer's own train + load seconds
    (metrics.json) and the transfers_from_* jobs' benchmark files, against the proxy's cost.
 
