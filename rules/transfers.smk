@@ -25,6 +25,10 @@
 #   flag is a job resource, not a param: it changes no result, so toggling it reruns nothing.
 # - The transitive chains s -> t1 -> t2 (config evaluation.transitive) train here too; their
 #   check is an evaluation (rules/evaluate.smk).
+# - `transfer.prune: {top: m}` (off by default, bench/proxy.md): a first-order job reads the
+#   Stage II proxy's ranking of each of its targets (rules/proxy.smk) and trains only those
+#   whose m best sources it is; the others get an empty stand-in that the beam does not rank
+#   and Stage III leaves out (taskonomy.transfer.write_pruned).
 # Transfer jobs share the group "transfers" so a cluster profile can bundle them.
 
 
@@ -36,6 +40,7 @@ for source, size in wf.first_order_jobs():
         input:
             reps=wf.reps(source),
             labels=[p for t in wf.targets_of(source) for p in wf.labels(t)],
+            proxy=wf.prune_inputs(source, size),
         output:
             losses=wf.first_order_outputs(source, size, "losses"),
             heldout=wf.first_order_outputs(source, size, "heldout"),
@@ -64,11 +69,12 @@ for source, size in wf.first_order_jobs():
             labels=wf.labels_root,
             out_root=wf.transfers_root,
             store=wf.store,
+            prune=wf.prune_args(source, size),
         shell:
             "python -m taskonomy.transfer --target {params.targets} --size {params.size}"
             " --sources {params.source} --reps {params.reps} --targets {params.labels}"
             " --out-root {params.out_root} --settings '{params.settings}' --threads {threads}"
-            " --store {params.store} --reuse {resources.transfer_reuse} > {log} 2>&1"
+            " --store {params.store} --reuse {resources.transfer_reuse} {params.prune} > {log} 2>&1"
 
 
 rule beam:

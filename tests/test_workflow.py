@@ -82,7 +82,7 @@ def test_every_rule_runs_its_module_in_the_env_with_its_code_as_param():
     assert {"train_task", "beam", "ahp_target", "run_summary", "eval_transitive", "transfers_from_{source}_{size}",
             "own_task_transfers", "own_task_report"} <= set(blocks)
     for name, text in blocks.items():
-        if name in ("all", "stages_1_2", "novel"):        # no job of their own
+        if name in ("all", "stages_1_2", "novel", "proxy"):        # no job of their own
             continue
         assert re.search(r"conda:\n\s+ENV\n", text), f"rule {name}: no conda environment"
         assert "log:" in text, f"rule {name}: no log"

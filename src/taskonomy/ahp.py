@@ -7,7 +7,8 @@ tournament matrix W_t[i, j] is the share of test images on which source set i be
 ratio matrix W' = W / W^T is positive reciprocal; its principal eigenvector, normalised to
 sum 1, is the AHP affinity vector of t. Quality (win rate vs ``self``) and Gain (win rate vs
 ``pixels``, the target network trained from scratch on the transfer data) come from the same
-comparisons.
+comparisons. A transfer that ``transfer.prune`` left untrained (its loss file is the empty
+stand-in of ``taskonomy.transfer.write_pruned``) is left out of the tournament: no edge in the BIP.
 
 Run by hand or from rules/ahp.smk:
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from taskonomy import lineage
 from taskonomy.io import atomic_path, write_text
-from taskonomy.beam import is_position_name, read_positions
+from taskonomy.beam import is_position_name, is_pruned, read_positions
 from taskonomy.tasks import parse_source_set
 
 CLIP = (0.001, 0.999)
@@ -41,6 +42,8 @@ QUALITY_SUFFIX = ".wins_vs_task.csv"
 GAIN_SUFFIX = ".wins_vs_pixels.csv"
 TABLES = {"affinity.csv": ".csv", "wins_vs_task.csv": QUALITY_SUFFIX,
           "wins_vs_pixels.csv": GAIN_SUFFIX}
+# the tables of results without a Gain reference (taskonomy.proxy)
+QUALITY_TABLES = {k: v for k, v in TABLES.items() if v != GAIN_SUFFIX}
 
 
 class AHPError(ValueError):
@@ -184,6 +187,8 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
                    positions: dict[str, str] | None = None) -> TargetResult:
     paths: dict[str, Path] = {}
     for p in transfer_paths:
+        if is_pruned(p):                 # not trained (transfer.prune): no edge in the BIP
+            continue
         name = source_name_of(p, positions)
         if name in paths:
             raise AHPError(f"source set {name!r} given twice: {paths[name]} and {p}")
@@ -201,7 +206,12 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
     else:
         L, images = align(named, paths)
         px = None
-    sources = list(named)
+    return from_losses(target, list(named), L, px)
+
+
+def from_losses(target: str, sources: list[str], L: np.ndarray, px: np.ndarray | None = None) -> TargetResult:
+    """Tournament, AHP vector, Quality (wins against the row ``self``) and, with the
+    ``pixels`` losses ``px``, Gain of per-image losses ``L`` (one row per source set)."""
     W = win_matrix(L)
     aff = ahp_vector(W)
     quality = W[:, sources.index("self")].copy() if "self" in sources else None
@@ -265,12 +275,13 @@ def read_table_rows(path: str | Path) -> list[tuple[str, str, int, float]]:
         return [(t, s, int(o), float(v)) for t, s, o, v in r]
 
 
-def gather(ahp_csvs: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
-    """Concatenate per-target tables into affinity.csv, wins_vs_task.csv, wins_vs_pixels.csv."""
+def gather(ahp_csvs: Sequence[str | Path], out_dir: str | Path, tables: dict[str, str] = TABLES) -> list[Path]:
+    """Concatenate per-target tables into affinity.csv, wins_vs_task.csv, wins_vs_pixels.csv
+    (``tables``: output name -> suffix of the per-target files)."""
     out_dir = Path(out_dir)
     written = []
     targets = sorted({Path(p).name[:-len(".csv")] for p in ahp_csvs})
-    for name, suffix in TABLES.items():
+    for name, suffix in tables.items():
         rows = []
         for p in sorted(map(Path, ahp_csvs)):
             f = p.with_name(p.stem + suffix)

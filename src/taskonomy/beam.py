@@ -31,6 +31,8 @@ from taskonomy.tasks import source_set_name
 # Sources never combined into higher-order transfers: the random-projection baseline.
 NOT_COMBINED = frozenset({"random"})
 PREFIX = "top"
+# the column that marks a pruned transfer's (empty) loss files
+PRUNED = "pruned"
 
 
 def position_name(positions) -> str:
@@ -74,6 +76,21 @@ def higher_order_sets(ranked, max_order: int, top_k: int = 5, beam_width: int = 
     return {k: sorted(resolve_positions(ranked, names).values()) for k, names in sets.items()}
 
 
+def kept_sources(ranked, top: int | None) -> list[str]:
+    """The first-order sources ``transfer.prune: {top: m}`` trains for a target, from the
+    proxy's ranking (``taskonomy.proxy``): the ``top`` best, and those never combined (the
+    random-projection baseline) always; every source when ``top`` is None."""
+    tasks = pool_of(ranked)
+    return [*(tasks if top is None else tasks[:top]), *[s for s in ranked if s in NOT_COMBINED]]
+
+
+def is_pruned(path) -> bool:
+    """Whether a transfer's losses / held-out file is the stand-in of a pruned transfer
+    (``taskonomy.transfer.write_pruned``: no rows, a ``pruned`` column)."""
+    import pyarrow.parquet as pq
+    return PRUNED in pq.read_schema(path).names
+
+
 def rank_sources(target: str, size: str, inputs, max_order: int, top_k: int, beam_width: int) -> dict:
     """The beam file's content: the first-order sources ranked by mean loss in ``inputs``
     (their ``heldout.parquet``: images of the transfer split that no transfer trained on;
@@ -84,7 +101,7 @@ def rank_sources(target: str, size: str, inputs, max_order: int, top_k: int, bea
     for path in inputs:
         path = Path(path)
         src = path.parent.name
-        if "+" in src:
+        if "+" in src or is_pruned(path):        # pruned (transfer.prune): not trained, not ranked
             continue
         col = pd.read_parquet(path, columns=["loss"])["loss"]
         if not len(col) and path.name != "losses.parquet":

@@ -25,6 +25,11 @@ With ``--train-higher`` it trains the higher-order transfers it selects, each in
 named by its rank positions (``<out-root>/<target>/top1+top2/``, the outputs the workflow
 declares); the beam file maps each position name to its source set (``positions``).
 
+Pruning (``--prune-top m --proxy .../<target>/scores.json ...``, config ``transfer.prune``): a
+first-order transfer trains only if its source is among the target's m best by the Stage II
+proxy (``taskonomy.proxy``; ``random`` always); the others get the stand-in of
+:func:`write_pruned`, which the beam does not rank and Stage III leaves out.
+
 Result store (``--store DIR``, config ``transfer.reuse``): a transfer's result depends only on
 its resolved settings, its source order, the bytes of the representation / target caches it
 reads and the code and torch version that train it. ``run_transfer`` hashes these into a key;
@@ -55,9 +60,10 @@ import numpy as np
 import torch
 
 from taskonomy import engine, lineage
+from taskonomy.beam import PRUNED, kept_sources
 from taskonomy.beam import higher_order_sets, rank_sources  # noqa: F401  (the beam; re-exported)
 from taskonomy.codehash import stage_code
-from taskonomy.io import write_json
+from taskonomy.io import atomic_path, write_json
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
 from taskonomy.stagedata import heldout_indices, subset_indices
@@ -317,6 +323,28 @@ def _train_transfer(settings: dict, sources, reps_dir, targets_dir, out: Path, d
     return metrics
 
 
+def write_pruned(out: Path, target: str, sources, proxy: dict) -> dict:
+    """The stand-in of a transfer that ``transfer.prune`` does not train (its source is not
+    among the proxy's best for ``target``): loss files with no rows and a ``pruned`` column
+    (``beam.is_pruned``: the beam does not rank it, Stage III leaves it out of the tournament)
+    and a metrics.json that says so, so that every declared output exists."""
+    import pandas as pd
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    empty = pd.DataFrame({"image": pd.Series([], dtype="int64"), "loss": pd.Series([], dtype="float64"),
+                          PRUNED: pd.Series([], dtype="bool")})
+    for name in ("losses.parquet", "heldout.parquet"):
+        with atomic_path(out / name) as tmp:
+            empty.to_parquet(tmp, index=False)
+    for name in ("train.jsonl", "checkpoint.pt"):
+        if (out / name).exists():
+            os.remove(out / name)
+    metrics = {"target": target, "sources": source_set_name(sources), "order": len(sources), PRUNED: True,
+               **proxy}
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
 def _settings_for(args, target: str) -> dict:
     """This target's resolved settings: from --settings (one target's dict, or
     {"per_target": {target: dict}} for a batch) or resolved from --config."""
@@ -346,6 +374,11 @@ def main(argv=None) -> int:
                         "(config transfer.reuse; e.g. results/<run>/.store/transfers)")
     p.add_argument("--reuse", type=int, choices=(0, 1), default=1,
                    help="0: train every transfer, do not use --store (config transfer.reuse: false)")
+    p.add_argument("--prune-top", type=int, default=None,
+                   help="transfer.prune.top: train a target only if the source is among the proxy's "
+                        "best (--proxy); else write the pruned stand-in (write_pruned)")
+    p.add_argument("--proxy", nargs="*", default=[],
+                   help="(--prune-top) proxy/<size>/<target>/scores.json of every target (taskonomy.proxy)")
     p.add_argument("--rank", action="store_true", help="rank first-order sources -> beam json")
     p.add_argument("--train-higher", action="store_true",
                    help="(--rank) also train the beam's higher-order transfers into "
@@ -392,8 +425,20 @@ def main(argv=None) -> int:
     for target in targets:
         if target in sources:
             p.error(f"target {target!r} cannot be its own source (that is the task network, 'self')")
+    proxy_files = {Path(f).parent.name: Path(f) for f in args.proxy}
+    ranked = {t: json.loads(f.read_text())["ranked"] for t, f in proxy_files.items()}
     for target in targets:
         out = args.out if (args.out and len(targets) == 1) else args.out_root / target / name
+        if args.prune_top is not None and len(sources) == 1:
+            if target not in ranked:
+                p.error(f"--prune-top needs the proxy scores of {target!r} (--proxy .../{target}/scores.json)")
+            if sources[0] not in kept_sources(ranked[target], args.prune_top):
+                m = write_pruned(out, target, sources, {"proxy_rank": ranked[target].index(sources[0]) + 1,
+                                                        "prune_top": args.prune_top})
+                lineage.record([out / n for n in STORE_FILES if (out / n).is_file()], [proxy_files[target]],
+                               params={"prune_top": args.prune_top, "sources": list(sources)})
+                print(json.dumps(m))
+                continue
         m = run_transfer(_settings_for(args, target), sources, args.reps, args.targets, out, args.threads,
                          store=args.store)
         print(json.dumps({k: v for k, v in m.items() if k != "config"}))

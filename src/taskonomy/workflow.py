@@ -40,6 +40,10 @@ EVAL_CLI = "taskonomy.evaluation.cli"
 EVAL_HELPERS = ("taskonomy.evaluation.figures", "taskonomy.supervision.bip", "taskonomy.supervision.tables")
 
 
+# the transfer settings that decide what the Stage II proxy computes (taskonomy.proxy.Problem)
+PROXY_SETTINGS = ("target", "size", "n", "subset_seed", "heldout", "train_split")
+
+
 def copy_workflow(repo: str | os.PathLike, dst: str | os.PathLike, *extra: str) -> Path:
     """Copy the workflow of the checkout ``repo`` (WORKFLOW_FILES, and ``extra`` files such as
     config.yaml) into ``dst``; symlinks are copied as the files they point to."""
@@ -139,6 +143,9 @@ class Workflow:
         # target has the same number of combinable first-order sources (every task but itself
         # and those never combined)
         n_pool = len([s for s in self.tasks if s not in NOT_COMBINED]) - 1
+        # transfer.prune: a target trains (and its beam combines) only the proxy's `top` best
+        self.prune_top = (self.transfer.get("prune") or {}).get("top")
+        n_pool = min(n_pool, self.prune_top or n_pool)
         self.positions = [n for names in position_sets(n_pool, self.transfer["max_order"], self.transfer["top_k"],
                                                        self.transfer["beam_width"]).values() for n in names]
         self.reuse = int(bool(self.transfer.get("reuse", True)))
@@ -396,6 +403,60 @@ class Workflow:
 
     def results_dir(self, wildcards) -> str:
         return self.res
+
+    # ------------------------------------------------------------ Stage II proxy (rules/proxy.smk)
+    def proxy_dir(self, size: str = "{size}") -> str:
+        """results/<run>/proxy/<size>/: the closed-form proxy of Stage II (taskonomy.proxy)."""
+        return f"{self.res}/proxy/{size}"
+
+    def proxy_outputs(self) -> dict[str, str]:
+        """A target's proxy files (``{size}``, ``{target}`` left as wildcards)."""
+        from taskonomy.ahp import QUALITY_SUFFIX
+        d = f"{self.proxy_dir()}/{{target}}"
+        return {"scores": f"{d}/scores.json", "losses": f"{d}/losses.parquet", "npz": f"{d}/tournament.npz",
+                "csv": f"{d}/ahp.csv", "quality": f"{d}/ahp{QUALITY_SUFFIX}"}
+
+    def proxy_inputs(self, wildcards) -> dict[str, list[str]]:
+        """The transfer split's representations of every source and of the target itself
+        (``self``), and the target's labels there: all the proxy reads."""
+        sp, t = self.transfer["train_split"], wildcards.target
+        return {"reps": [f"{self.res}/reps/{s}/{sp}.npy" for s in [*self.first_order_sources(t), t]],
+                "labels": [f"{self.res}/targets/{t}/{sp}.pt"]}
+
+    def proxy_settings(self, wildcards) -> str:
+        """The transfer settings the proxy reads (PROXY_SETTINGS: which images it fits and
+        scores on), so that a change of the transfers' schedule or model does not rerun it."""
+        s = self._transfer_settings(wildcards.target, wildcards.size)
+        return as_json({k: s[k] for k in PROXY_SETTINGS})
+
+    def proxy_sources(self, wildcards) -> str:
+        return " ".join(self.first_order_sources(wildcards.target))
+
+    def proxy_per_target(self, kind: str) -> list[str]:
+        """One proxy file of every target (``{size}`` left as a wildcard)."""
+        return [self.proxy_outputs()[kind].replace("{target}", t) for t in self.transfer_targets]
+
+    def prune_inputs(self, source: str, size: str) -> list[str]:
+        """``transfer.prune``: the proxy scores of the targets of ``transfers_from_<source>_<size>``
+        (which of them it trains); none without pruning."""
+        if self.prune_top is None:
+            return []
+        return [self.proxy_outputs()["scores"].replace("{size}", size).replace("{target}", t)
+                for t in self.targets_of(source)]
+
+    def prune_args(self, source: str, size: str) -> str:
+        files = self.prune_inputs(source, size)
+        return f"--prune-top {self.prune_top} --proxy {' '.join(files)}" if files else ""
+
+    def proxy_tables(self, size: str = "{size}") -> dict[str, str]:
+        """The proxy affinity table in the paper's schema (and its Quality table, no Gain)."""
+        d = f"{self.proxy_dir(size)}/tables"
+        return {"affinity": f"{d}/affinity.csv", "quality": f"{d}/wins_vs_task.csv"}
+
+    def proxy_targets(self) -> list[str]:
+        """`snakemake proxy`: the proxy tables and their comparison with the trained ones."""
+        return [p for size in self.sizes
+                for p in (*self.proxy_tables(size).values(), f"{self.proxy_dir(size)}/compare.json")]
 
     # ------------------------------------------------------------ Stage III (rules/ahp.smk)
     def ahp_inputs(self, wildcards) -> dict:
