@@ -206,12 +206,14 @@ def compute_target(target: str, transfer_paths: Sequence[str | Path], self_path:
     else:
         L, images = align(named, paths)
         px = None
-    return from_losses(target, list(named), L, px)
+    return from_losses(target, list(named), L, px, images)
 
 
-def from_losses(target: str, sources: list[str], L: np.ndarray, px: np.ndarray | None = None) -> TargetResult:
+def from_losses(target: str, sources: list[str], L: np.ndarray, px: np.ndarray | None = None,
+                images: np.ndarray | None = None) -> TargetResult:
     """Tournament, AHP vector, Quality (wins against the row ``self``) and, with the
-    ``pixels`` losses ``px``, Gain of per-image losses ``L`` (one row per source set)."""
+    ``pixels`` losses ``px``, Gain of per-image losses ``L`` (one row per source set;
+    ``images``: the ids of its columns, kept with them in the tournament file)."""
     W = win_matrix(L)
     aff = ahp_vector(W)
     quality = W[:, sources.index("self")].copy() if "self" in sources else None
