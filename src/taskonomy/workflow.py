@@ -146,8 +146,7 @@ class Workflow:
         # transfer.prune: a target trains (and its beam combines) only the proxy's `top` best
         self.prune_top = (self.transfer.get("prune") or {}).get("top")
         n_pool = min(n_pool, self.prune_top or n_pool)
-        self.positions = [n for names in position_sets(n_pool, self.transfer["max_order"], self.transfer["top_k"],
-                                                       self.transfer["beam_width"]).values() for n in names]
+        self.positions = self.positions_of(n_pool)
         self.reuse = int(bool(self.transfer.get("reuse", True)))
         # ---- Stage IV and evaluations
         self.paper = config["paper"]
@@ -184,9 +183,7 @@ class Workflow:
         self.own_section = config.get("own_tasks") or {}
         # every source with cached representations, and the higher orders they allow
         self.own_sources = list(self.tasks)
-        self.own_positions = [n for names in position_sets(
-            len([s for s in self.own_sources if s not in NOT_COMBINED]), self.transfer["max_order"],
-            self.transfer["top_k"], self.transfer["beam_width"]).values() for n in names]
+        self.own_positions = self.positions_of(len([s for s in self.own_sources if s not in NOT_COMBINED]))
         # ---- consistency
         from taskonomy.consistency.settings import PERCEPTUAL_DOMAINS, section
         self.cons = section(config)
@@ -195,6 +192,13 @@ class Workflow:
         self.cons_domains = sorted(set(PERCEPTUAL_DOMAINS) | set(self.cons_targets)
                                    | {z for zs in self.cons["targets"].values() for z in zs})
         self.cons_ood = [f"{self.cons_dir}/ood/{n}.png" for n in self.cons["ood_images"]]
+
+    def positions_of(self, n_pool: int) -> list[str]:
+        """The higher-order rank positions (``top1+top2``, ...) the beam trains over a pool of
+        ``n_pool`` combinable first-order sources, under the run's transfer settings."""
+        t = self.transfer
+        return [n for names in position_sets(n_pool, t["max_order"], t["top_k"], t["beam_width"]).values()
+                for n in names]
 
     def _released(self, config: dict) -> dict[str, str]:
         """{task: released encoder file} of the run's tasks found in model.released_weights."""
