@@ -198,3 +198,49 @@ def test_contact_sheet_of_the_release(release, tmp_path):
     root, _ = release["domain/dataset/building"]
     out = make_sheet(root, tmp_path / "sheet.png", n_views=2)
     assert out.stat().st_size > 0
+
+
+def test_class_tasks_train_and_transfer_at_the_release_widths(release, tmp_path):
+    """class_object (1000), class_scene (63 indoor) and segment_semantic (18) networks, their
+    average guess and a transfer to them, on a selection of the release fixture: the widths
+    come from the folder's vocabulary, not from the synthetic renderer's classes."""
+    from pathlib import Path
+
+    from taskonomy.baselines import run_average
+    from taskonomy.config import load_config
+    from taskonomy.encode import encode_split, load_task_network, save_npy
+    from taskonomy.settings import task_settings, transfer_settings
+    from taskonomy.stagedata import load_targets, output_channels
+    from taskonomy.tasks import TASKS as REGISTRY
+    from taskonomy.train import train_task
+    from taskonomy.transfer import run_transfer
+
+    root, _ = release["domain/building"]
+    sel = tmp_path / "sel"
+    select(root, sel, split_file=write_split_csv(tmp_path / "train_val_test_x.csv"))
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    cfg["train"]["epochs"] = 1
+    cfg["transfer"].update(sizes={"tiny": 4}, heldout=2, epochs=1)
+    widths = {"class_object": 1000, "class_scene": 63, "segment_semantic": 18}
+    assert {t: REGISTRY[t].channels for t in widths} != widths      # the synthetic classes differ
+    train_task(task_settings(cfg, "random"), str(sel), tmp_path / "random")
+    for split in ("val", "test"):
+        save_npy(tmp_path / "reps/random" / f"{split}.npy",
+                 encode_split(tmp_path / "random/model.pt", str(sel), split, device="cpu"))
+    for task, k in widths.items():
+        assert output_channels(sel, task) == k
+        m = train_task(task_settings(cfg, task), str(sel), tmp_path / task)
+        assert m["n_test"] == 6 and np.isfinite(m["test"]["loss"])
+        net, _ = load_task_network(tmp_path / task / "model.pt")
+        out = net(torch.rand(2, 3, 16, 16))
+        assert out.shape[1] == k
+        avg = run_average(task, str(sel), tmp_path / "avg" / task)
+        assert np.isfinite(avg["test"]["loss"])
+        for split in ("val", "test"):
+            tg = load_targets(str(sel), split, task)
+            assert int(tg["channels"]) == k
+            (tmp_path / "targets" / task).mkdir(parents=True, exist_ok=True)
+            torch.save(tg, tmp_path / "targets" / task / f"{split}.pt")
+        tr = run_transfer(transfer_settings(cfg, task, "tiny"), ["random"], tmp_path / "reps",
+                          tmp_path / "targets", tmp_path / "transfers" / task)
+        assert np.isfinite(tr["test"]["loss"])

@@ -27,31 +27,35 @@ from taskonomy.tasks import CLASSES, EMBEDDING, PIXEL, TASKS, resolve
 from taskonomy.train import class_weights
 
 
-def average_prediction(task: str, y: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-    """One prediction (no batch dim) in the task's output space, from training targets."""
+def average_prediction(task: str, y: torch.Tensor, m: torch.Tensor | None,
+                       channels: int | None = None) -> torch.Tensor:
+    """One prediction (no batch dim) in the task's output space, from training targets;
+    ``channels``: the output width where the dataset sets it (else the task's)."""
     t = TASKS[task]
+    k = channels or t.channels
     if t.kind == PIXEL:
         return mean_image(y, m)
     if t.kind == EMBEDDING:
-        e = torch.zeros(t.channels, *y.shape[-2:])
+        e = torch.zeros(k, *y.shape[-2:])
         e[0] = 1.0
         return e
     if t.kind == CLASSES:
-        onehot = F.one_hot(y.long(), t.channels).permute(0, 3, 1, 2).float()
-        return torch.log((onehot.sum(0) + 1.0) / (len(y) + t.channels))
+        onehot = F.one_hot(y.long(), k).permute(0, 3, 1, 2).float()
+        return torch.log((onehot.sum(0) + 1.0) / (len(y) + k))
     if t.loss in ("ce", "kl"):
-        dist = y.float() if (y.dtype.is_floating_point and y.dim() == 2) else F.one_hot(y.long().view(-1), t.channels).float()
+        dist = y.float() if (y.dtype.is_floating_point and y.dim() == 2) else F.one_hot(y.long().view(-1), k).float()
         p = dist.sum(0) + 1e-3
         return torch.log(p / p.sum())
     return y.float().mean(0)
 
 
 def run_average(task, data_root, out: Path, limit=None) -> dict:
-    from taskonomy.stagedata import load_task_split
+    from taskonomy.stagedata import load_task_split, output_channels
     train = load_task_split(data_root, "train", task, limit=limit)
     test = load_task_split(data_root, "test", task)
-    pred0 = average_prediction(task, train.t["y"], train.t.get("m"))
-    w_eval = class_weights(task, test.t["y"], test.t.get("m"))
+    k = output_channels(data_root, task)
+    pred0 = average_prediction(task, train.t["y"], train.t.get("m"), k)
+    w_eval = class_weights(task, test.t["y"], test.t.get("m"), k)
     cols: dict[str, list] = {}
     for b in test.batches(64):
         pred = pred0.unsqueeze(0).expand(len(b["y"]), *pred0.shape)

@@ -26,6 +26,13 @@ from taskonomy.io import atomic_path
 from taskonomy.tasks import resolve
 
 
+def checkpoint_channels(state_dict) -> int | None:
+    """The output width a task network was trained with (its output scale's length; None for
+    the random encoder, which has no decoder)."""
+    mean = state_dict.get("scale.mean")
+    return None if mean is None else int(mean.numel())
+
+
 def load_task_network(model_path):
     """Rebuild a trained (or random) task network from its model.pt."""
     from taskonomy.models import ModelSettings, create_model
@@ -33,7 +40,7 @@ def load_task_network(model_path):
     cfg = json.loads(ck["config"])
     hw = tuple(int(v) for v in ck["input_hw"]) if int(ck["input_hw"][0]) > 0 else (32, 32)
     net = create_model("task_network", task=ck["task"], settings=ModelSettings.from_dict(cfg["model"]),
-                       input_hw=hw)
+                       input_hw=hw, channels=checkpoint_channels(ck["state_dict"]))
     net.load_state_dict(ck["state_dict"])
     return net.eval(), ck
 

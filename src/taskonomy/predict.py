@@ -47,8 +47,9 @@ def load_any(path: Path, task: str | None):
         if TASKS[out_task].kind == "none":
             raise PredictError(f"{path}: the random encoder has no prediction to show")
         hw = tuple(ck.get("input_hw") or (32, 32))
+        from taskonomy.encode import checkpoint_channels
         net = create_model("task_network", task=out_task, settings=ModelSettings.from_dict(cfg.get("model")),
-                           input_hw=hw)
+                           input_hw=hw, channels=checkpoint_channels(ck["state_dict"]))
         net.load_state_dict(ck["state_dict"])
         net.eval()
         meta = {"input_hw": list(hw)}

@@ -188,13 +188,16 @@ def one_hot(y: torch.Tensor, k: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- one readout
 
 def readout_losses(target: str, x_tr: torch.Tensor, tg_tr: dict, x_ev: torch.Tensor, tg_ev: dict,
-                   class_weights: torch.Tensor | None = None) -> tuple[np.ndarray, dict]:
+                   class_weights: torch.Tensor | None = None,
+                   channels: int | None = None) -> tuple[np.ndarray, dict]:
     """Fit the closed-form readout of ``target`` on (x_tr, tg_tr) and return the per-image loss
     on (x_ev, tg_ev) and what was chosen (penalty, temperature, scale).
 
     ``x_*``: (N, C, h, w) or, multi-view, (N, V, C, h, w) (``transfer.transfer_data``'s ``x``);
-    ``tg_*``: ``y`` and optionally ``m`` of the same samples."""
+    ``tg_*``: ``y`` and optionally ``m`` of the same samples; ``channels``: the number of
+    classes where the dataset sets it (the release's; else the task's)."""
     task = TASKS[target]
+    n_classes = channels or task.channels
     y_tr, y_ev = tg_tr["y"], tg_ev["y"]
     m_tr, m_ev = tg_tr.get("m"), tg_ev.get("m")
     info: dict = {}
@@ -209,7 +212,7 @@ def readout_losses(target: str, x_tr: torch.Tensor, tg_tr: dict, x_ev: torch.Ten
             W, info["lambda"] = ridge_loo(A_tr, Y)
             pred = from_patches(predict(W, A_ev), n_ev, hw, stride)
             return per_image_loss(target, pred, y_ev, m_ev).numpy(), info
-        k = task.channels
+        k = n_classes
         W, info["lambda"] = ridge_loo(A_tr, to_patches(one_hot(y_tr, k), stride))
         pred_tr = from_patches(predict(W, A_tr), len(x_tr), hw, stride)
         T = fit_temperature(pred_tr, lambda z: per_image_loss(target, z, y_tr, m_tr, class_weights))
@@ -219,7 +222,7 @@ def readout_losses(target: str, x_tr: torch.Tensor, tg_tr: dict, x_ev: torch.Ten
     # vectors per image or per tuple of views: flattened features
     A_tr, A_ev = standardise(vector_features(x_tr), vector_features(x_ev))
     if task.loss in ("ce", "kl"):
-        Y = one_hot(y_tr, task.channels).double().numpy()
+        Y = one_hot(y_tr, n_classes).double().numpy()
         W, info["lambda"] = ridge_loo(A_tr, Y)
         # the temperature on leave-one-out scores: in-sample ones are overfitted (d >> n)
         loo = torch.from_numpy(loo_predictions(A_tr, Y, info["lambda"])).float()
@@ -328,7 +331,9 @@ class Problem:
                    for part, i in self.idx.items()}
         self.images = self.tg["heldout"]["image"].numpy()
         from taskonomy.train import class_weights
-        self.class_weights = class_weights(self.target, self.tg["train"]["y"], self.tg["train"].get("m"))
+        self.channels = int(tg["channels"]) if "channels" in tg else None
+        self.class_weights = class_weights(self.target, self.tg["train"]["y"], self.tg["train"].get("m"),
+                                           self.channels)
         self._reps: dict[str, torch.Tensor] = {}
 
     def reps(self, source: str) -> torch.Tensor:
@@ -350,7 +355,8 @@ class Problem:
         """Per-image held-out losses of the readout over ``sources`` (and its choices)."""
         t0 = time.perf_counter()
         loss, info = readout_losses(self.target, self.inputs(sources, "train"), self.tg["train"],
-                                    self.inputs(sources, "heldout"), self.tg["heldout"], self.class_weights)
+                                    self.inputs(sources, "heldout"), self.tg["heldout"], self.class_weights,
+                                    self.channels)
         info["seconds"] = round(time.perf_counter() - t0, 4)
         return loss.astype(np.float64), info
 

@@ -84,6 +84,19 @@ def load_task_split(root, split, task, seed=0, limit=None, num_workers=0, subset
     return TensorData(t)
 
 
+def output_channels(root, task) -> int:
+    """Output width of ``task``'s networks on the dataset at ``root``: the class tasks' widths
+    follow the folder's vocabulary (the release's 1000 objects, 63 scenes, 18 semantic labels;
+    ``encodings.Vocabulary.channels``), every other task's is ``TASKS[task].channels``."""
+    import json
+    from pathlib import Path
+
+    from taskonomy.data.encodings import vocabulary_of
+    man = Path(root) / "manifest.json"
+    n = vocabulary_of(json.loads(man.read_text()) if man.is_file() else None).channels(task)
+    return TASKS[task].channels if n is None else n
+
+
 def load_rep_inputs(root, split, task, seed=0, num_workers=0) -> TensorData:
     """Encoder inputs of every image of ``split`` in image-index order (for caching reps)."""
     from taskonomy.data.dataset import TaskonomyDataset
@@ -104,6 +117,7 @@ def load_targets(root, split, task, seed=0, num_workers=0) -> dict[str, torch.Te
         if task == "jigsaw":
             raise ValueError("jigsaw is source-only: it has no transfer targets")
         t["image"] = torch.arange(len(t["y"]))
+        t["channels"] = torch.tensor(output_channels(root, task))
         return t
 
     def keys(b):
@@ -113,4 +127,5 @@ def load_targets(root, split, task, seed=0, num_workers=0) -> dict[str, torch.Te
         return out
     t = _collect(ds, keys, f"targets {task}/{split}", num_workers)
     t["views"] = t["image"].view(-1, 1)
+    t["channels"] = torch.tensor(output_channels(root, task))   # the networks' output width
     return t

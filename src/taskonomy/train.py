@@ -27,12 +27,14 @@ from taskonomy.tasks import CLASSES, NONE, TASKS, resolve
 EVAL_BATCH = 64
 
 
-def class_weights(task: str, y: torch.Tensor, m: torch.Tensor | None):
-    """Rebalancing weights of segment_semantic from the pixel counts of ``y`` (else None)."""
+def class_weights(task: str, y: torch.Tensor, m: torch.Tensor | None, channels: int | None = None):
+    """Rebalancing weights of segment_semantic from the pixel counts of ``y`` (else None);
+    ``channels``: the number of labels where the dataset sets it (else the task's)."""
     if TASKS[task].kind != CLASSES:
         return None
     yy = y if m is None else y[m[:, 0] > 0.5]
-    return class_weights_from_counts(torch.bincount(yy.reshape(-1).long(), minlength=TASKS[task].channels))
+    return class_weights_from_counts(torch.bincount(yy.reshape(-1).long(),
+                                                    minlength=channels or TASKS[task].channels))
 
 
 def make_loss_fn(task, weights):
@@ -53,7 +55,7 @@ def make_eval_fn(task, weights):
 def train_task(settings: dict, data_root: str, out: Path, threads: int | None = None) -> dict:
     task = settings["task"]
     from taskonomy.models import ModelSettings, create_model
-    from taskonomy.stagedata import load_task_split
+    from taskonomy.stagedata import load_task_split, output_channels
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
     seed = settings["seed"]
@@ -73,15 +75,17 @@ def train_task(settings: dict, data_root: str, out: Path, threads: int | None = 
     train = load_task_split(data_root, split, task, seed=0, limit=tr.get("limit"),
                             num_workers=tr.get("num_workers", 0), subset_seed=settings.get("subset_seed", 0))
     test = load_task_split(data_root, eval_split, task, seed=0, num_workers=tr.get("num_workers", 0))
-    return fit_network(settings, train, test, out, device, time.perf_counter() - t0)
+    return fit_network(settings, train, test, out, device, time.perf_counter() - t0,
+                       channels=output_channels(data_root, task))
 
 
 def fit_network(settings: dict, train, test, out: Path, device, load_s: float = 0.0,
-                save: bool = True) -> dict:
+                save: bool = True, channels: int | None = None) -> dict:
     """Train the task network of ``settings`` on ``train`` (``engine.TensorData``: x, y, (m),
     image), write its per-image ``losses.parquet`` on ``test``, ``metrics.json`` and (``save``)
     ``model.pt`` into ``out``. Stage I, the scratch baselines and an own task's scratch
-    network (``taskonomy.evaluation.allforone``) train through here."""
+    network (``taskonomy.evaluation.allforone``) train through here. ``channels``: the output
+    width where the dataset sets it (``stagedata.output_channels``), else the task's."""
     task = settings["task"]
     from taskonomy.models import ModelSettings, create_model, fit_output_scale
     ms = ModelSettings.from_dict(settings["model"])
@@ -90,12 +94,12 @@ def fit_network(settings: dict, train, test, out: Path, device, load_s: float = 
     meta = {"task": task, "config": settings, "kind": TASKS[task].kind}
     input_hw = list(train.t["x"].shape[-2:])
     torch.manual_seed(seed)
-    net = create_model("task_network", task=task, settings=ms, input_hw=tuple(input_hw))
+    net = create_model("task_network", task=task, settings=ms, input_hw=tuple(input_hw), channels=channels)
     fit_output_scale(net, task, train.t["y"], train.t.get("m"))
     opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
-    w_train = class_weights(task, train.t["y"], train.t.get("m"))
+    w_train = class_weights(task, train.t["y"], train.t.get("m"), channels)
     # evaluation weights come from the test split, identical for every source of this target
-    w_eval = class_weights(task, test.t["y"], test.t.get("m"))
+    w_eval = class_weights(task, test.t["y"], test.t.get("m"), channels)
     t1 = time.perf_counter()
     records = engine.fit(net, make_loss_fn(task, w_train), train, opt, seed=seed, device=device,
                          workdir=out, config=settings, desc=task)

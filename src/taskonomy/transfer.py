@@ -272,13 +272,15 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     out_hw = tuple(train.t["y"].shape[-2:]) if train.t["y"].dim() >= 3 else (0, 0)
     stride = 2 ** round(math.log2(out_hw[0] / rep_hw[0])) if out_hw[0] else 8
     torch.manual_seed(settings["seed"])
+    # the output width the targets were cached with (the release's class counts; older caches: none)
+    channels = int(tg_train["channels"]) if "channels" in tg_train else None
     net = create_model("transfer_network", target=target, n_sources=len(sources),
                        settings=ModelSettings.from_dict(settings["model"]),
-                       rep_hw=rep_hw, stride=stride, out_hw=out_hw)
+                       rep_hw=rep_hw, stride=stride, out_hw=out_hw, channels=channels)
     fit_output_scale(net, target, train.t["y"], train.t.get("m"))
     opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
-    w_train = class_weights(target, train.t["y"], train.t.get("m"))
-    w_eval = class_weights(target, test.t["y"], test.t.get("m"))
+    w_train = class_weights(target, train.t["y"], train.t.get("m"), channels)
+    w_eval = class_weights(target, test.t["y"], test.t.get("m"), channels)
 
     def loss_fn(model, b):
         return per_image_loss(target, model(b["x"]), b["y"], b.get("m"), w_train)

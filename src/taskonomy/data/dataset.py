@@ -81,9 +81,7 @@ class DatasetIndex:
             self.root = self.root / self.manifest["root"]
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
-        meta = self.manifest or {}
-        name = meta.get("vocabulary") or ("synthetic" if meta.get("generator") == "taskonomy.data.synth" else "release")
-        self.vocabulary = enc.VOCABULARIES[name]
+        self.vocabulary = enc.vocabulary_of(self.manifest)
         self._dataset_of: dict[str, str] = {}
         if (self.root / "rgb").is_dir():
             self.nesting = _domain_first_nesting(self.root / "rgb")
@@ -119,7 +117,7 @@ class DatasetIndex:
                 m = enc.NAME_RE.match(name)
                 if m and m.group(3) == "rgb":
                     keys.append(ViewKey(b, int(m.group(1)), int(m.group(2))))
-        bad = {ViewKey(*v) for v in meta.get("exclude", {}).get("views", [])}
+        bad = {ViewKey(*v) for v in (self.manifest or {}).get("exclude", {}).get("views", [])}
         self.keys: list[ViewKey] = sorted(k for k in keys if k not in bad)
         self.excluded = len(keys) - len(self.keys)
 

@@ -57,12 +57,36 @@ class Vocabulary:
     scene_keep: tuple | None  # class_scene positions kept (then renormalised), None = all
     semantic_masked: int | None  # a segment_semantic label that is masked out of the loss
 
+    def channels(self, task: str) -> int | None:
+        """Output width of a class task in this vocabulary (class_object: 1000 in the release,
+        class_scene: its 63 kept indoor classes, segment_semantic: 18 labels); None for every
+        other task (its width is ``TASKS[task].channels``, the same for any dataset)."""
+        if task == "class_object":
+            return self.object_values
+        if task == "class_scene":
+            return len(self.scene_keep) if self.scene_keep else self.scene_values
+        if task == "segment_semantic":
+            return self.semantic_labels
+        return None
+
 
 SYNTHETIC = Vocabulary("synthetic", len(OBJECT_CLASSES), len(SCENE_CLASSES), len(SEMANTIC_CLASSES),
                        object_logits=False, scene_keep=None, semantic_masked=None)
 RELEASE = Vocabulary("release", 1000, 365, 18, object_logits=True, scene_keep=PLACES_INDOOR,
                      semantic_masked=0)
 VOCABULARIES = {v.name: v for v in (SYNTHETIC, RELEASE)}
+
+
+def vocabulary_of(manifest: dict | None) -> Vocabulary:
+    """The vocabulary of a dataset folder from its manifest.json (None: no manifest): a
+    manifest's ``vocabulary`` key, else the synthetic renderer's for its own folders and the
+    real release's for any other folder."""
+    meta = manifest or {}
+    name = meta.get("vocabulary") or ("synthetic" if meta.get("generator") == "taskonomy.data.synth"
+                                      else "release")
+    if name not in VOCABULARIES:
+        raise ValueError(f"manifest.json: unknown vocabulary {name!r} (known: {', '.join(VOCABULARIES)})")
+    return VOCABULARIES[name]
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,13 @@ def build_encoder(s: ModelSettings) -> nn.Module:
     return create_model(s.encoder, width=s.width, stride=s.stride)
 
 
-def build_decoder(task: str, s: ModelSettings, stride: int, rep_hw) -> nn.Module:
+def build_decoder(task: str, s: ModelSettings, stride: int, rep_hw, channels: int | None = None) -> nn.Module:
+    """``channels``: output width where the dataset sets it (the release's class counts,
+    ``stagedata.output_channels``); None: ``TASKS[task].channels``."""
     t = TASKS[task]
     if t.kind == NONE:
         raise ValueError(f"task {task!r} has no decoder (it is the random-projection source)")
-    return create_model(DECODER_BY_KIND[t.kind], out_channels=t.channels, stride=stride,
+    return create_model(DECODER_BY_KIND[t.kind], out_channels=channels or t.channels, stride=stride,
                         width=s.decoder_width, depth=s.decoder_depth, rep_hw=tuple(rep_hw),
                         views=t.views, hidden=s.fc_hidden)
 
@@ -85,20 +87,23 @@ MIN_STD = 1e-3     # a constant target channel is predicted as its mean, not div
 
 
 @torch.no_grad()
-def output_statistics(task: str, y: torch.Tensor, m: torch.Tensor | None = None):
+def output_statistics(task: str, y: torch.Tensor, m: torch.Tensor | None = None,
+                      channels: int | None = None):
     """(mean, std) per output channel of ``task`` from training targets ``y`` (mask ``m``), or
-    None where the output keeps the identity (embeddings, rebalanced segmentation)."""
+    None where the output keeps the identity (embeddings, rebalanced segmentation).
+    ``channels``: the output width where the dataset sets it (else ``TASKS[task].channels``)."""
     t = TASKS[task]
+    k = channels or t.channels
     if t.kind in (EMBEDDING, CLASSES, NONE):
         return None
     if t.loss in ("ce", "kl"):                       # logits: start at the log prior
         if y.dtype.is_floating_point and y.dim() == 2:
             counts = y.double().sum(0)
         else:
-            counts = torch.bincount(y.long().view(-1), minlength=t.channels).double()
-        prior = (counts + 1.0) / (counts.sum() + t.channels)
+            counts = torch.bincount(y.long().view(-1), minlength=k).double()
+        prior = (counts + 1.0) / (counts.sum() + k)
         logp = torch.log(prior)
-        return (logp - logp.mean()).float(), torch.ones(t.channels)
+        return (logp - logp.mean()).float(), torch.ones(k)
     y = y.double()
     if y.dim() == 2:                                  # vectors (low-dim, siamese)
         return y.mean(0).float(), y.std(0).clamp(min=MIN_STD).float()
@@ -124,7 +129,7 @@ def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor
     """Set ``net.scale`` from the training targets (see the module docstring); pixel regression
     targets also get the per-pixel prior, and the decoder's last layer starts at zero, so the
     untrained network predicts exactly the mean image."""
-    stats = output_statistics(task, y, m)
+    stats = output_statistics(task, y, m, channels=net.scale.mean.numel())
     if stats is not None:
         net.scale.mean.copy_(stats[0])
         net.scale.std.copy_(stats[1])
@@ -141,12 +146,13 @@ def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor
 class TaskNetwork(nn.Module):
     """Encoder + task decoder. Siamese tasks: input (B, V, 3, H, W), one encoder for all towers."""
 
-    def __init__(self, task: str, encoder: nn.Module, decoder: nn.Module | None):
+    def __init__(self, task: str, encoder: nn.Module, decoder: nn.Module | None,
+                 channels: int | None = None):
         super().__init__()
         self.task, self.kind = task, TASKS[task].kind
         self.encoder, self.decoder = encoder, decoder
         if decoder is not None:
-            self.scale = OutputScale(TASKS[task].channels)
+            self.scale = OutputScale(channels or TASKS[task].channels)
 
     def encode(self, x):
         return self.encoder(x)
@@ -160,14 +166,15 @@ class TaskNetwork(nn.Module):
 
 
 @register_model("task_network", kind="network")
-def task_network(task: str, settings: ModelSettings | None = None, input_hw=(32, 32), **_):
+def task_network(task: str, settings: ModelSettings | None = None, input_hw=(32, 32),
+                 channels: int | None = None, **_):
     s = settings or ModelSettings()
     enc = build_encoder(s)
     if TASKS[task].kind == NONE:
         return TaskNetwork(task, enc, None)
     with torch.no_grad():
         rep_hw = enc(torch.zeros(1, 3, *input_hw)).shape[-2:]
-    return TaskNetwork(task, enc, build_decoder(task, s, enc.stride, rep_hw))
+    return TaskNetwork(task, enc, build_decoder(task, s, enc.stride, rep_hw, channels), channels)
 
 
 class TransferNetwork(nn.Module):
@@ -177,11 +184,12 @@ class TransferNetwork(nn.Module):
     per view, the head sees all views).
     """
 
-    def __init__(self, target: str, readout: nn.Module, decoder: nn.Module, out_hw):
+    def __init__(self, target: str, readout: nn.Module, decoder: nn.Module, out_hw,
+                 channels: int | None = None):
         super().__init__()
         self.target, self.kind = target, TASKS[target].kind
         self.readout, self.decoder = readout, decoder
-        self.scale = OutputScale(TASKS[target].channels)
+        self.scale = OutputScale(channels or TASKS[target].channels)
         self.out_hw = tuple(out_hw)
 
     def forward(self, reps):
@@ -194,7 +202,8 @@ class TransferNetwork(nn.Module):
 
 @register_model("transfer_network", kind="network")
 def transfer_network(target: str, n_sources: int = 1, settings: ModelSettings | None = None,
-                     rep_hw=(4, 4), stride: int = 8, out_hw=(32, 32), **_):
+                     rep_hw=(4, 4), stride: int = 8, out_hw=(32, 32), channels: int | None = None, **_):
     s = settings or ModelSettings()
     ro = create_model("readout", n_sources=n_sources, width=s.readout_width)
-    return TransferNetwork(target, ro, build_decoder(target, s, stride, rep_hw), out_hw)
+    return TransferNetwork(target, ro, build_decoder(target, s, stride, rep_hw, channels), out_hw,
+                           channels)
