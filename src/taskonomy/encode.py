@@ -70,6 +70,49 @@ def encode_split(model_path, data_root, split, dtype="float16", device="auto", b
     return encode_images(net, data.t["x"], dev, batch_size).numpy().astype(dtype)
 
 
+def _rep_dataset(data_root, split, task):
+    """(dataset, key of the encoder input) of ``split``: the clean RGB, or the task's own input
+    where its encoder has only ever seen that (``stagedata.OWN_INPUT_FOR_REPS``)."""
+    from taskonomy.data.dataset import TaskonomyDataset
+    from taskonomy.stagedata import OWN_INPUT_FOR_REPS
+    from taskonomy.tasks import TASKS
+    own = TASKS[task].input in OWN_INPUT_FOR_REPS
+    return (TaskonomyDataset(data_root, split=split, tasks=[task] if own else []),
+            f"x/{task}" if own else "rgb")
+
+
+@torch.no_grad()
+def encode_split_to_file(model_path, data_root, split, out, dtype="float16", device="auto",
+                         batch_size=64, num_workers=0) -> tuple[int, ...]:
+    """:func:`encode_split` decoded and encoded batch by batch (DataLoader workers) and appended
+    to the ``.npy`` at ``out`` (atomically) as it goes: memory stays flat as the split grows,
+    and the file is byte for byte the one ``save_npy(out, encode_split(...))`` writes.
+    Returns the array's shape."""
+    from torch.utils.data import DataLoader
+    net, ck = load_task_network(model_path)
+    dev = engine.resolve_device(device)
+    net.to(dev)
+    ds, key = _rep_dataset(data_root, split, ck["task"])
+    if not len(ds):
+        raise ValueError(f"{data_root} split {split}: no images to encode")
+    shape, done = None, 0
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        for b in DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+            idx = b["index"].long()
+            if not torch.equal(idx, torch.arange(done, done + len(idx))):
+                raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
+            rep = np.ascontiguousarray(net.encode(b[key].float().to(dev)).float().cpu().numpy().astype(dtype))
+            if shape is None:       # the header np.save writes, then the rows as they come
+                shape = (len(ds), *rep.shape[1:])
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(rep.dtype), "fortran_order": False, "shape": shape})
+            f.write(rep.tobytes())
+            done += len(rep)
+        if done != shape[0]:     # raised inside: the unfinished file is never renamed into place
+            raise RuntimeError(f"{data_root} split {split}: {done} of {shape[0]} images encoded")
+    return shape
+
+
 def save_npy(path, arr) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -88,6 +131,8 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="DataLoader workers decoding the split batch by batch (representations)")
     args = p.parse_args(argv)
     engine.setup_torch(args.threads, 0)
     if len(args.split) != len(args.out):
@@ -106,9 +151,9 @@ def main(argv=None) -> int:
                 torch.save(t, tmp)
             info = {"task": args.task, "n": len(t["y"])}
         else:
-            arr = encode_split(args.model, args.data, split, args.dtype, args.device)
-            save_npy(out, arr)
-            info = {"model": args.model, "shape": list(arr.shape)}
+            shape = encode_split_to_file(args.model, args.data, split, out, args.dtype, args.device,
+                                         num_workers=args.num_workers)
+            info = {"model": args.model, "shape": list(shape)}
         print(json.dumps({**info, "split": split, "out": str(out),
                           "seconds": round(time.perf_counter() - t0, 2)}))
     lineage.record(args.out, [] if args.targets else [args.model], data=args.data, started=started,

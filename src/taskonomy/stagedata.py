@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from taskonomy.engine import TensorData
-from taskonomy.tasks import SIAMESE, TASKS
+from taskonomy.tasks import CLASSES, SIAMESE, TASKS
 
 #: tasks whose frozen encoder is fed its own input type when caching representations
 #: (colorization's encoder has only ever seen grayscale); all others see the clean RGB.
@@ -129,3 +129,123 @@ def load_targets(root, split, task, seed=0, num_workers=0) -> dict[str, torch.Te
     t["views"] = t["image"].view(-1, 1)
     t["channels"] = torch.tensor(output_channels(root, task))   # the networks' output width
     return t
+
+
+def _sample_keys(task: str):
+    """What ``load_task_split`` keeps of a dataset batch: x, y, (m), image."""
+    if TASKS[task].kind == SIAMESE:
+        return lambda b: {"x": b["views"], "y": b["y"]}
+
+    def keys(b):
+        out = {"x": b.get(f"x/{task}", b["rgb"]), "y": b[f"y/{task}"], "image": b["index"].long()}
+        if f"m/{task}" in b:
+            out["m"] = b[f"m/{task}"]
+        return out
+    return keys
+
+
+class StreamSplit:
+    """A split of ``task`` decoded per batch in DataLoader workers, never held whole in memory
+    (``train.stream``): the samples, keys and batch order of :func:`load_task_split`'s
+    ``TensorData`` (same ``limit`` subset, same permutation per generator), so a streamed
+    network sees exactly the batches an in-memory one does.
+
+        data = StreamSplit(root, "train", "normal", num_workers=2)
+        for b in data.batches(16, torch.Generator().manual_seed(0)): ...   # x, y, (m), image
+    """
+
+    def __init__(self, root, split, task, seed=0, limit=None, num_workers=0, subset_seed=0):
+        self.task, self.num_workers = task, num_workers
+        self.ds = _dataset(root, split, task, seed)
+        idx = subset_indices(len(self.ds), limit, subset_seed)
+        self.idx = torch.arange(len(self.ds)) if idx is None else idx
+        self.n = len(self.idx)
+        if not self.n:
+            raise ValueError(f"load {task}/{split}: the split has no samples")
+        self._keys = _sample_keys(task)
+
+    def __len__(self):
+        return self.n
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        order = torch.randperm(self.n, generator=generator) if generator is not None else torch.arange(self.n)
+        plan = [self.idx[order[i:i + batch_size]].tolist() for i in range(0, self.n, batch_size)]
+        dl = DataLoader(self.ds, batch_sampler=plan, num_workers=self.num_workers,
+                        persistent_workers=False)
+        for sel, b in zip(plan, dl):
+            out = self._keys(b)
+            if "image" not in out:
+                out["image"] = torch.tensor(sel, dtype=torch.long)
+            yield out
+
+    def first(self) -> dict:
+        """One batch (shapes, dtypes) without decoding the split."""
+        return next(self.batches(2))
+
+    def images(self) -> torch.Tensor:
+        """The image index of every sample, in order (what losses.parquet lists)."""
+        return self.idx.clone().long()
+
+
+class TargetMoments:
+    """Training-target statistics accumulated batch by batch (float64), for a streamed split:
+    what ``models.networks.output_statistics`` / ``mean_image`` and ``train.class_weights``
+    compute from a split in memory (equal up to summation order)."""
+
+    def __init__(self, task: str, channels: int):
+        self.task, self.k = task, channels
+        self.n = 0
+        self.s = self.s2 = self.w = None            # per channel (pixels: weighted)
+        self.num = self.den = None                  # per pixel (mean image)
+        self.counts = torch.zeros(channels, dtype=torch.float64)   # classes / distributions
+        self.masked_counts = torch.zeros(channels, dtype=torch.float64)
+
+    @torch.no_grad()
+    def add(self, y: torch.Tensor, m: torch.Tensor | None = None) -> None:
+        self.n += len(y)
+        t = TASKS[self.task]
+        if t.loss in ("ce", "kl") or t.kind == CLASSES:
+            if y.dtype.is_floating_point and y.dim() == 2:
+                self.counts += y.double().sum(0)
+            else:
+                self.counts += torch.bincount(y.long().reshape(-1), minlength=self.k).double()
+                yy = y if m is None else y[m[:, 0] > 0.5]
+                self.masked_counts += torch.bincount(yy.reshape(-1).long(), minlength=self.k).double()
+            if t.kind != CLASSES:
+                return
+        if not y.dtype.is_floating_point:
+            return
+        yd = y.double()
+        if yd.dim() == 2:
+            s, s2 = yd.sum(0), (yd * yd).sum(0)
+            w = torch.tensor(float(len(y)), dtype=torch.float64)
+        else:
+            wd = torch.ones_like(yd[:, :1]) if m is None else m.double()
+            s, s2, w = (yd * wd).sum((0, 2, 3)), (yd * yd * wd).sum((0, 2, 3)), wd.sum()
+            num, den = (yd * wd).sum(0), wd.sum(0)
+            self.num = num if self.num is None else self.num + num
+            self.den = den if self.den is None else self.den + den
+        self.s = s if self.s is None else self.s + s
+        self.s2 = s2 if self.s2 is None else self.s2 + s2
+        self.w = w if self.w is None else self.w + w
+
+    def mean_std(self, unbiased: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.w.clamp(min=1.0)
+        mean = self.s / n
+        var = (self.s2 / n - mean * mean).clamp(min=0.0)
+        if unbiased:
+            var = var * n / (n - 1).clamp(min=1.0)
+        return mean, var.sqrt()
+
+    def mean_image(self) -> torch.Tensor:
+        glob = self.s / self.w.clamp(min=1.0)
+        return torch.where(self.den > 0, self.num / self.den.clamp(min=1e-8),
+                           glob[:, None, None].expand_as(self.num)).float()
+
+
+def target_moments(data, task: str, channels: int, batch_size: int = 64) -> TargetMoments:
+    """One streamed pass over ``data``'s targets (a ``StreamSplit`` or ``TensorData``)."""
+    tm = TargetMoments(task, channels)
+    for b in data.batches(batch_size):
+        tm.add(b["y"], b.get("m"))
+    return tm

@@ -37,6 +37,13 @@ def class_weights(task: str, y: torch.Tensor, m: torch.Tensor | None, channels: 
                                                     minlength=channels or TASKS[task].channels))
 
 
+def class_weights_from_moments(task: str, tm):
+    """:func:`class_weights` from the label counts of a streamed split (``stagedata.TargetMoments``)."""
+    if TASKS[task].kind != CLASSES:
+        return None
+    return class_weights_from_counts(tm.masked_counts.long())
+
+
 def make_loss_fn(task, weights):
     def loss_fn(model, b):
         return per_image_loss(task, model(b["x"]), b["y"], b.get("m"), weights)
@@ -55,7 +62,7 @@ def make_eval_fn(task, weights):
 def train_task(settings: dict, data_root: str, out: Path, threads: int | None = None) -> dict:
     task = settings["task"]
     from taskonomy.models import ModelSettings, create_model
-    from taskonomy.stagedata import load_task_split, output_channels
+    from taskonomy.stagedata import StreamSplit, load_task_split, output_channels
     ms = ModelSettings.from_dict(settings["model"])
     tr = settings["train"]
     seed = settings["seed"]
@@ -72,9 +79,11 @@ def train_task(settings: dict, data_root: str, out: Path, threads: int | None = 
 
     split, eval_split = settings.get("split", "train"), settings.get("eval_split", "test")
     t0 = time.perf_counter()
-    train = load_task_split(data_root, split, task, seed=0, limit=tr.get("limit"),
-                            num_workers=tr.get("num_workers", 0), subset_seed=settings.get("subset_seed", 0))
-    test = load_task_split(data_root, eval_split, task, seed=0, num_workers=tr.get("num_workers", 0))
+    # streamed (train.stream): decoded per batch, never whole; else decoded once into memory
+    load = StreamSplit if tr.get("stream") else load_task_split
+    train = load(data_root, split, task, seed=0, limit=tr.get("limit"),
+                 num_workers=tr.get("num_workers", 0), subset_seed=settings.get("subset_seed", 0))
+    test = load(data_root, eval_split, task, seed=0, num_workers=tr.get("num_workers", 0))
     return fit_network(settings, train, test, out, device, time.perf_counter() - t0,
                        channels=output_channels(data_root, task))
 
@@ -92,20 +101,30 @@ def fit_network(settings: dict, train, test, out: Path, device, load_s: float = 
     tr = settings["train"]
     seed = settings["seed"]
     meta = {"task": task, "config": settings, "kind": TASKS[task].kind}
-    input_hw = list(train.t["x"].shape[-2:])
+    streamed = not hasattr(train, "t")          # a stagedata.StreamSplit: statistics by batches
+    input_hw = list((train.first() if streamed else train.t)["x"].shape[-2:])
     torch.manual_seed(seed)
     net = create_model("task_network", task=task, settings=ms, input_hw=tuple(input_hw), channels=channels)
-    fit_output_scale(net, task, train.t["y"], train.t.get("m"))
+    if streamed:
+        from taskonomy.models.networks import fit_output_scale_from_moments
+        from taskonomy.stagedata import target_moments
+        k = net.scale.mean.numel()
+        tm_train, tm_test = target_moments(train, task, k), target_moments(test, task, k)
+        fit_output_scale_from_moments(net, task, tm_train)
+        w_train = class_weights_from_moments(task, tm_train)
+        w_eval = class_weights_from_moments(task, tm_test)
+    else:
+        fit_output_scale(net, task, train.t["y"], train.t.get("m"))
+        w_train = class_weights(task, train.t["y"], train.t.get("m"), channels)
+        # evaluation weights come from the test split, identical for every source of this target
+        w_eval = class_weights(task, test.t["y"], test.t.get("m"), channels)
     opt = engine.OptimSettings(tr["epochs"], tr["batch_size"], tr["lr"], tr.get("weight_decay", 0.0))
-    w_train = class_weights(task, train.t["y"], train.t.get("m"), channels)
-    # evaluation weights come from the test split, identical for every source of this target
-    w_eval = class_weights(task, test.t["y"], test.t.get("m"), channels)
     t1 = time.perf_counter()
     records = engine.fit(net, make_loss_fn(task, w_train), train, opt, seed=seed, device=device,
                          workdir=out, config=settings, desc=task)
     train_s = time.perf_counter() - t1
     res = engine.predict_per_image(net, test, make_eval_fn(task, w_eval), device, EVAL_BATCH)
-    df = engine.write_losses(out / "losses.parquet", test.t["image"], res)
+    df = engine.write_losses(out / "losses.parquet", test.images() if streamed else test.t["image"], res)
     if save:
         engine.save_model(out / "model.pt", {k: v.cpu() for k, v in net.state_dict().items()},
                           {**meta, "input_hw": input_hw})

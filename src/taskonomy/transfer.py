@@ -83,6 +83,53 @@ def load_reps(reps_dir, sources, split) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(arrs, axis=1))
 
 
+def open_reps(reps_dir, sources, split) -> list[np.ndarray]:
+    """The sources' representation caches of ``split``, memory-mapped (read as rows are used)."""
+    arrs = []
+    for s in sources:
+        path = Path(reps_dir) / s / f"{split}.npy"
+        if not path.exists():
+            raise FileNotFoundError(f"representation cache {path} missing (source {s!r}, split {split!r})")
+        arrs.append(np.load(path, mmap_mode="r"))
+    if len({a.shape[0] for a in arrs}) != 1:
+        raise ValueError(f"sources {sources} have different image counts on {split}: "
+                         f"{ {s: a.shape[0] for s, a in zip(sources, arrs)} }")
+    return arrs
+
+
+def gather_reps(arrays: list[np.ndarray], views: torch.Tensor, siamese: bool) -> torch.Tensor:
+    """Rows ``views`` (N, V) of the sources' caches, channels concatenated, as float32:
+    (N, V, C, h, w), or (N, C, h, w) for single-view targets (what :func:`transfer_data` builds
+    from :func:`load_reps`, value for value)."""
+    rows = views.reshape(-1).numpy()
+    x = torch.from_numpy(np.concatenate([np.asarray(a[rows]).astype(np.float32) for a in arrays], axis=1))
+    x = x.view(len(views), views.shape[1], *x.shape[1:])
+    return x if siamese else x[:, 0]
+
+
+class RepGather:
+    """:func:`transfer_data`'s samples with the inputs read per batch from the memory-mapped
+    caches (``open_reps``) instead of gathered into memory: an evaluation split of any size in
+    flat memory. ``t`` holds y, (m), image, views; batches are those of ``TensorData``."""
+
+    def __init__(self, arrays: list[np.ndarray], targets: dict, target: str, idx=None):
+        self.arrays, self.siamese = arrays, TASKS[target].kind == SIAMESE
+        keep = {k: v for k, v in targets.items() if k in ("y", "m", "image", "views")}
+        if idx is not None:
+            keep = {k: v[idx] for k, v in keep.items()}
+        self.t, self.n = keep, len(keep["views"])
+
+    def __len__(self):
+        return self.n
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        order = torch.randperm(self.n, generator=generator) if generator is not None else torch.arange(self.n)
+        for i in range(0, self.n, batch_size):
+            sel = order[i:i + batch_size]
+            b = {k: v[sel] for k, v in self.t.items() if k != "views"}
+            yield {"x": gather_reps(self.arrays, self.t["views"][sel], self.siamese), **b}
+
+
 def transfer_data(reps: torch.Tensor, targets: dict, target: str, idx=None) -> engine.TensorData:
     """Inputs gathered per sample: (N, C, h, w) or (N, V, C, h, w) for multi-view targets."""
     views = targets["views"]
@@ -260,13 +307,19 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
     tg_test = torch.load(Path(targets_dir) / target / f"{esplit}.pt", weights_only=True)
     idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
-    reps_train = load_reps(reps_dir, sources, tsplit)
-    train = transfer_data(reps_train, tg_train, target, idx)
+    # the caches are memory-mapped: the training and held-out images are gathered into memory
+    # (the transfer size, not the split), the evaluation split is read batch by batch
+    siamese = TASKS[target].kind == SIAMESE
+    reps_train = open_reps(reps_dir, sources, tsplit)
+    views = tg_train["views"] if idx is None else tg_train["views"][idx]
+    train = engine.TensorData({"x": gather_reps(reps_train, views, siamese),
+                               **{k: (v if idx is None else v[idx]) for k, v in tg_train.items()
+                                  if k in ("y", "m", "image")}})
     # settings written before `heldout` existed held out every image not trained on
     ho = heldout_indices(len(tg_train["y"]), settings["n"], settings.get("heldout"),
                          settings["subset_seed"])
-    heldout = None if ho is None else transfer_data(reps_train, tg_train, target, ho)
-    test = transfer_data(load_reps(reps_dir, sources, esplit), tg_test, target)
+    heldout = None if ho is None else RepGather(reps_train, tg_train, target, ho)
+    test = RepGather(open_reps(reps_dir, sources, esplit), tg_test, target)
     load_s = time.perf_counter() - t0
     rep_hw = tuple(train.t["x"].shape[-2:])
     out_hw = tuple(train.t["y"].shape[-2:]) if train.t["y"].dim() >= 3 else (0, 0)

@@ -143,6 +143,32 @@ def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor
                     nn.init.zeros_(last.bias)
 
 
+@torch.no_grad()
+def fit_output_scale_from_moments(net: nn.Module, task: str, tm) -> None:
+    """:func:`fit_output_scale` from statistics accumulated over a streamed split
+    (``stagedata.TargetMoments``) instead of the split's targets in memory."""
+    t = TASKS[task]
+    if t.kind in (EMBEDDING, CLASSES, NONE):
+        return
+    k = net.scale.mean.numel()
+    if t.loss in ("ce", "kl"):
+        prior = (tm.counts + 1.0) / (tm.counts.sum() + k)
+        logp = torch.log(prior)
+        net.scale.mean.copy_((logp - logp.mean()).float())
+        net.scale.std.copy_(torch.ones(k))
+        return
+    mean, std = tm.mean_std(unbiased=tm.num is None)
+    net.scale.mean.copy_(mean.float())
+    net.scale.std.copy_(std.clamp(min=MIN_STD).float())
+    if t.kind == PIXEL and tm.num is not None:
+        net.scale.prior = tm.mean_image()
+        last = getattr(net.decoder, "out", None)
+        if isinstance(last, nn.Conv2d):
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
+
+
 class TaskNetwork(nn.Module):
     """Encoder + task decoder. Siamese tasks: input (B, V, 3, H, W), one encoder for all towers."""
 
