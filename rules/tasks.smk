@@ -104,9 +104,11 @@ rule average_baseline:
         code=stage_code("taskonomy.baselines"),
         data=wf.data_dir,
         out=wf.out_dir,
+        # train.stream: both splits decoded per batch, as the task networks read them
+        stream=wf.loader_args,
     shell:
         "python -m taskonomy.baselines --task {wildcards.target} --data {params.data} --out {params.out}"
-        " --threads {threads} > {log} 2>&1"
+        " {params.stream} --threads {threads} > {log} 2>&1"
 
 
 rule encode:
@@ -131,9 +133,11 @@ rule encode:
         splits=" ".join(wf.splits),
         dtype=wf.transfer["rep_dtype"],
         device=config["device"],
+        workers=wf.num_workers,
     shell:
         "python -m taskonomy.encode --model {input.model} --data {params.data} --split {params.splits}"
-        " --out {output} --dtype {params.dtype} --device {params.device} --threads {threads} > {log} 2>&1"
+        " --out {output} --dtype {params.dtype} --device {params.device} --num-workers {params.workers}"
+        " --threads {threads} > {log} 2>&1"
 
 
 # The paper's released encoder of a source (model.released_weights) instead of its training

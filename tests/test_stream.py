@@ -114,3 +114,14 @@ def test_transfer_inputs_read_from_the_memory_mapped_caches_equal_those_in_memor
     assert torch.equal(gather_reps(open_reps(tmp_path, ["a", "b"], "test"), tg["views"][idx], views > 1), sub.t["x"])
     with pytest.raises(FileNotFoundError, match="source 'c'"):
         open_reps(tmp_path, ["a", "c"], "test")
+
+
+@pytest.mark.parametrize("task", ["normal", "segment_semantic", "segment_unsup2d", "class_object", "class_scene",
+                                  "room_layout", "egomotion", "point_matching"])
+def test_the_streamed_average_guess_equals_the_in_memory_one(root, tmp_path, task):
+    from taskonomy.baselines import run_average
+    a = run_average(task, str(root), tmp_path / "mem")
+    b = run_average(task, str(root), tmp_path / "st", stream=True, num_workers=1)
+    la, lb = pd.read_parquet(tmp_path / "mem/losses.parquet"), pd.read_parquet(tmp_path / "st/losses.parquet")
+    assert la["image"].tolist() == lb["image"].tolist() and a["n_test"] == b["n_test"]
+    np.testing.assert_allclose(lb["loss"], la["loss"], rtol=1e-5, atol=1e-7)

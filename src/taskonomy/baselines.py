@@ -49,13 +49,43 @@ def average_prediction(task: str, y: torch.Tensor, m: torch.Tensor | None,
     return y.float().mean(0)
 
 
-def run_average(task, data_root, out: Path, limit=None) -> dict:
-    from taskonomy.stagedata import load_task_split, output_channels
-    train = load_task_split(data_root, "train", task, limit=limit)
-    test = load_task_split(data_root, "test", task)
+def average_from_moments(task: str, tm) -> torch.Tensor:
+    """:func:`average_prediction` from a streamed split's statistics (``stagedata.TargetMoments``)."""
+    t = TASKS[task]
+    if t.kind == PIXEL:
+        return tm.mean_image()
+    if t.kind == EMBEDDING:
+        raise ValueError("the embedding average guess is a constant: use average_prediction on one batch")
+    if t.kind == CLASSES:
+        return torch.log((tm.pix_counts + 1.0) / (tm.n + tm.k)).float()
+    if t.loss in ("ce", "kl"):
+        p = tm.counts.float() + 1e-3
+        return torch.log(p / p.sum())
+    return (tm.s / max(tm.n, 1)).float()
+
+
+def run_average(task, data_root, out: Path, limit=None, stream: bool = False, num_workers: int = 0) -> dict:
+    """Table 1's average guess of ``task``: the training split's average, scored per test image.
+    ``stream``: both splits decoded per batch (``stagedata.StreamSplit``), never whole."""
+    from taskonomy.stagedata import StreamSplit, load_task_split, output_channels, target_moments
+    from taskonomy.train import class_weights_from_moments
     k = output_channels(data_root, task)
-    pred0 = average_prediction(task, train.t["y"], train.t.get("m"), k)
-    w_eval = class_weights(task, test.t["y"], test.t.get("m"), k)
+    if stream:
+        train = StreamSplit(data_root, "train", task, limit=limit, num_workers=num_workers)
+        test = StreamSplit(data_root, "test", task, num_workers=num_workers)
+        if TASKS[task].kind == EMBEDDING:      # a constant: only the target's size is needed
+            y0 = train.first()["y"]
+            pred0 = average_prediction(task, y0, None, k)
+        else:
+            pred0 = average_from_moments(task, target_moments(train, task, k))
+        w_eval = class_weights_from_moments(task, target_moments(test, task, k))
+        images = test.images()
+    else:
+        train = load_task_split(data_root, "train", task, limit=limit)
+        test = load_task_split(data_root, "test", task)
+        pred0 = average_prediction(task, train.t["y"], train.t.get("m"), k)
+        w_eval = class_weights(task, test.t["y"], test.t.get("m"), k)
+        images = test.t["image"]
     cols: dict[str, list] = {}
     for b in test.batches(64):
         pred = pred0.unsqueeze(0).expand(len(b["y"]), *pred0.shape)
@@ -63,7 +93,7 @@ def run_average(task, data_root, out: Path, limit=None) -> dict:
         res.update(per_image_metrics(task, pred, b["y"], b.get("m")))
         for k, v in res.items():
             cols.setdefault(k, []).append(v.float())
-    df = engine.write_losses(out / "losses.parquet", test.t["image"], {k: torch.cat(v) for k, v in cols.items()})
+    df = engine.write_losses(out / "losses.parquet", images, {k: torch.cat(v) for k, v in cols.items()})
     metrics = {"task": task, "baseline": "average", "n_train": len(train), "n_test": len(test),
                "test": {k: float(df[k].mean()) for k in df.columns if k != "image"}}
     write_json(out / "metrics.json", metrics)
@@ -78,12 +108,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--limit", type=int, default=None, help="training images to average over")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--stream", action="store_true",
+                   help="decode both splits per batch, never whole (train.stream)")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the splits")
     args = p.parse_args(argv)
     engine.setup_torch(args.threads, 0)
     task = resolve(args.task)
     with lineage.track([args.out / "losses.parquet", args.out / "metrics.json"],
                        params={"task": task, "baseline": "average", "limit": args.limit}, data=args.data):
-        print(json.dumps(run_average(task, args.data, args.out, args.limit)))
+        print(json.dumps(run_average(task, args.data, args.out, args.limit, args.stream, args.num_workers)))
     return 0
 
 

@@ -199,6 +199,7 @@ class TargetMoments:
         self.num = self.den = None                  # per pixel (mean image)
         self.counts = torch.zeros(channels, dtype=torch.float64)   # classes / distributions
         self.masked_counts = torch.zeros(channels, dtype=torch.float64)
+        self.pix_counts = None                      # dense classes: per-pixel label counts (k, H, W)
 
     @torch.no_grad()
     def add(self, y: torch.Tensor, m: torch.Tensor | None = None) -> None:
@@ -211,6 +212,9 @@ class TargetMoments:
                 self.counts += torch.bincount(y.long().reshape(-1), minlength=self.k).double()
                 yy = y if m is None else y[m[:, 0] > 0.5]
                 self.masked_counts += torch.bincount(yy.reshape(-1).long(), minlength=self.k).double()
+                if t.kind == CLASSES:
+                    pix = torch.nn.functional.one_hot(y.long(), self.k).movedim(-1, 1).sum(0).double()
+                    self.pix_counts = pix if self.pix_counts is None else self.pix_counts + pix
             if t.kind != CLASSES:
                 return
         if not y.dtype.is_floating_point:

@@ -127,6 +127,10 @@ class Workflow:
         # ---- Stages I / II
         self.resources = config["resources"]
         self.tasks = list(config["tasks"])
+        # how the jobs that read whole splits decode them (train.num_workers, train.stream)
+        train = config.get("train") or {}
+        self.num_workers = int(train.get("num_workers") or 0)
+        self.loader_args = (f"--stream --num-workers {self.num_workers}" if train.get("stream") else "")
         # the paper's released encoders (model.released_weights) of this run's tasks: Stage I
         # takes them instead of training, and they are sources only (no network of their own
         # on this data to compare transfers to)
