@@ -70,17 +70,9 @@ def load_task_split(root, split, task, seed=0, limit=None, num_workers=0, subset
     """Inputs and targets of ``task`` on ``split``: keys x, y, (m), image."""
     ds = _dataset(root, split, task, seed)
     idx = subset_indices(len(ds), limit, subset_seed)
-    if TASKS[task].kind == SIAMESE:
-        pos = torch.arange(len(ds)) if idx is None else idx
-        t = _collect(ds, lambda b: {"x": b["views"], "y": b["y"]}, f"load {task}/{split}", num_workers, idx)
-        t["image"] = pos.long()
-    else:
-        def keys(b):
-            out = {"x": b.get(f"x/{task}", b["rgb"]), "y": b[f"y/{task}"], "image": b["index"].long()}
-            if f"m/{task}" in b:
-                out["m"] = b[f"m/{task}"]
-            return out
-        t = _collect(ds, keys, f"load {task}/{split}", num_workers, idx)
+    t = _collect(ds, _sample_keys(task), f"load {task}/{split}", num_workers, idx)
+    if TASKS[task].kind == SIAMESE:       # a tuple's image index: its position in the split
+        t["image"] = (torch.arange(len(ds)) if idx is None else idx).long()
     return TensorData(t)
 
 
