@@ -144,3 +144,33 @@ def test_check_triples_accepts_good_and_names_bad():
         transitive.check_triples([good] * 2, tasks, targets)
     with pytest.raises(ValueError, match=r"target 'random' is not a transfer target"):
         transitive.check_triples([("normal", "room_layout", "random")], tasks, targets)
+
+
+def test_a_triple_whose_direct_transfer_was_pruned_is_left_out_not_fatal(tmp_path, capsys):
+    """transfer.prune may leave s -> t2 untrained (a stand-in with no rows): the check reports
+    the other triples and names the one it could not compare."""
+    import json
+
+    import pandas as pd
+
+    from taskonomy.engine import write_losses
+    from taskonomy.evaluation.transitive import chained_paths, check
+    from taskonomy.transfer import write_pruned
+    rng = np.random.default_rng(0)
+    kept, pruned = ("autoencoding", "normal", "reshading"), ("edge_texture", "normal", "depth_zbuffer")
+    for s, t1, t2 in (kept, pruned):
+        p = chained_paths(tmp_path, "16k", s, t1, t2)
+        write_losses(p["transfer"] / "losses.parquet", torch.arange(30), {"loss": torch.from_numpy(rng.random(30))})
+        if (s, t1, t2) == pruned:
+            write_pruned(p["direct"].parent, t2, [s], {"proxy_rank": 9})
+        else:
+            write_losses(p["direct"], torch.arange(30), {"loss": torch.from_numpy(rng.random(30))})
+    res = check(tmp_path, "16k", [kept, pruned], tmp_path / "eval")
+    assert [(r["source"], r["via"], r["target"]) for r in res["triples"]] == [kept]
+    assert res["summary"]["left_out_direct_pruned"] == ["edge_texture:normal:depth_zbuffer"]
+    assert "edge_texture -> depth_zbuffer was pruned" in capsys.readouterr().err
+    assert json.loads((tmp_path / "eval/transitive.json").read_text())["summary"]["n_triples"] == 1
+    assert len(pd.read_csv(tmp_path / "eval/transitive.csv")) == 1 and (tmp_path / "eval/transitive.png").stat().st_size
+    # every triple pruned: still a file set, saying so
+    res = check(tmp_path, "16k", [pruned], tmp_path / "eval2")
+    assert res["summary"]["n_triples"] == 0 and (tmp_path / "eval2/transitive.png").stat().st_size

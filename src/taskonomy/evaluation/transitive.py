@@ -208,13 +208,19 @@ def compare(direct, chained) -> tuple[dict, np.ndarray]:
 def check(results, size: str, triples, out_dir, name: str = CHECK_NAME) -> dict:
     """Compare every triple with its direct counterpart; write <name>.json/.csv/.png."""
     from taskonomy.evaluation.cli import write_rows
-    rows, pairs = [], []
+    from taskonomy.beam import is_pruned
+    rows, pairs, pruned = [], [], []
     for s, t1, t2 in triples:
         p = chained_paths(results, size, s, t1, t2)
         chained = p["transfer"] / "losses.parquet"
         for f in (p["direct"], chained):
             if not f.exists():
                 raise FileNotFoundError(f"transitive check {s} -> {t1} -> {t2}: {f} missing")
+        if is_pruned(p["direct"]):      # transfer.prune left s -> t2 untrained: nothing to compare
+            print(f"transitive check {s} -> {t1} -> {t2}: the direct transfer {s} -> {t2} was pruned "
+                  "(transfer.prune); left out", file=sys.stderr)
+            pruned.append(f"{s}:{t1}:{t2}")
+            continue
         res, L = compare(p["direct"], chained)
         rows.append({"source": s, "via": t1, "target": t2, **res,
                      "direct": str(p["direct"]), "transitive": str(chained)})
@@ -223,11 +229,17 @@ def check(results, size: str, triples, out_dir, name: str = CHECK_NAME) -> dict:
     summary = {"size": size, "n_triples": len(rows), "n_equal": n_eq,
                "n_transitive_better": sum(r["verdict"] == "transitive better" for r in rows),
                "n_direct_better": sum(r["verdict"] == "direct better" for r in rows),
-               "test": "two-sided Wilcoxon signed-rank on per-image losses, 5% level"}
+               "test": "two-sided Wilcoxon signed-rank on per-image losses, 5% level",
+               "left_out_direct_pruned": pruned}
     out_dir = Path(out_dir)
     write_json(out_dir / f"{name}.json", {"summary": summary, "triples": rows})
-    write_rows(out_dir / f"{name}.csv", rows)
-    figure(rows, pairs, out_dir / f"{name}.png", f"{Path(results).name} / {size}")
+    if rows:
+        write_rows(out_dir / f"{name}.csv", rows)
+    else:                                   # every triple left out: the header alone
+        from taskonomy.io import write_text
+        write_text(out_dir / f"{name}.csv", "source,via,target,verdict\n")
+    title = f"{Path(results).name} / {size}" + (f"; {len(pruned)} left out, direct transfer pruned" if pruned else "")
+    figure(rows, pairs, out_dir / f"{name}.png", title)
     return {"summary": summary, "triples": rows}
 
 
@@ -238,6 +250,14 @@ def figure(rows, pairs, path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     n = len(rows)
+    if not n:
+        fig, ax = plt.subplots(figsize=(6.5, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"Transitive transfers ({title}): no triple to compare", ha="center", va="center")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        return
     ncol = min(max(n, 2), 4)          # one triple: its scatter half the width, not all of it
     nsc = math.ceil(n / ncol)
     fig = plt.figure(figsize=(max(7.5, 3.2 * ncol), 1.4 + 0.55 * n + 3.0 * nsc))
