@@ -132,3 +132,26 @@ def test_package_data_present():
     names = {p.name for p in paper_dir().iterdir()}
     assert {"affinity_16k.csv", "wins_vs_task_1k.csv", "wins_vs_pixels_unspecified.csv",
             "first_order_rank_16k.json", "README.md", "train_val_test_tiny.csv"} <= names
+
+
+def test_tree_of_a_pruned_table_fills_untrained_entries_and_says_how_many():
+    """transfer.prune: each target keeps only its few best sources; the tree gives an untrained
+    entry the smallest trained affinity of its target (and reports the count) rather than
+    refusing, and a complete table is never filled."""
+    from taskonomy.supervision.tables import Table
+    from taskonomy.supervision.tree import similarity_tree
+    full = load("paper-16k").affinity
+    assert similarity_tree(full)["imputed"] == 0
+    # keep, per target, its 8 best first-order sources (as pruning to 8 would)
+    best = {}
+    for r in full.rows:
+        if r.order == 1:
+            best.setdefault(r.target, []).append((r.value, r.sources))
+    kept = {t: {s for _, s in sorted(v, reverse=True)[:8]} for t, v in best.items()}
+    rows = tuple(r for r in full.rows if r.order != 1 or r.sources in kept[r.target])
+    pruned = Table("pruned", full.path, rows)
+    complete = [s for s in {x for v in kept.values() for x in v} if all(s in v for v in kept.values())]
+    assert len(complete) < 3        # the premise: no tree without filling
+    tree = similarity_tree(pruned)
+    assert tree["imputed"] > 0 and len(tree["tasks"]) >= 3
+    assert set(tree["leaves"]) == set(tree["tasks"])

@@ -80,7 +80,9 @@ def agreement_lines(size: str, compare: dict, reference: dict | None, tree: dict
         lines.append(f"Similarity tree vs the paper's four groups (3D, 2D, geometric, semantic): best "
                      f"adjusted Rand index {tree['best_ari']:.2f} (cut into {tree['best_cut']} groups)"
                      + (f"; the same method on `{compare['b']}` reaches "
-                        f"{reference_tree['best_ari']:.2f}" if reference_tree else "") + ".")
+                        f"{reference_tree['best_ari']:.2f}" if reference_tree else "")
+                     + (f" (this run's tree fills {tree['imputed']} untrained entries of its pruned table "
+                        "with their target's smallest trained affinity)" if tree.get("imputed") else "") + ".")
     rho = sorted(((t, v["rho"]) for t, v in compare["targets"].items() if v.get("rho") is not None),
                  key=lambda kv: -kv[1])
     if rho:

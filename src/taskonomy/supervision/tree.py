@@ -52,7 +52,18 @@ def similarity_tree(table: Table) -> dict:
     for i, t in enumerate(targets):
         if t in sources and not np.isfinite(m[i, sources.index(t)]):
             m[i, sources.index(t)] = table.first_order(t).get("self", np.nan)
-    keep = [j for j, s in enumerate(sources) if np.all(np.isfinite(m[:, j])) and np.all(m[:, j] > 0)]
+    valid = np.isfinite(m) & (m > 0)
+    keep = [j for j in range(len(sources)) if valid[:, j].all()]
+    imputed = 0
+    if len(keep) < 3 and valid.any(axis=1).all():
+        # A pruned run (transfer.prune) trains each target's few best sources by the proxy, so
+        # hardly any source has a transfer to every target. Its untrained entries take the
+        # smallest trained affinity of their target's row (the proxy ranked them below every
+        # trained source); the count is reported, and no complete table is ever filled.
+        keep = [j for j in range(len(sources)) if valid[:, j].any()]
+        row_min = np.array([m[i, valid[i]].min() for i in range(len(m))])
+        imputed = int((~valid[:, keep]).sum())
+        m = np.where(valid, m, row_min[:, None])
     if len(keep) < 3:
         raise TableError(f"{table.name}: fewer than 3 tasks are first-order sources of every target")
     sources = [sources[j] for j in keep]
@@ -63,7 +74,8 @@ def similarity_tree(table: Table) -> dict:
     z = hierarchy.optimal_leaf_ordering(z, features)   # same tree, neighbours most alike
     leaves = [sources[i] for i in hierarchy.leaves_list(z)]
     return {"tasks": sources, "targets": targets, "linkage": z.tolist(), "leaves": leaves,
-            "method": METHOD, "features": "log of row-normalised first-order affinities"}
+            "method": METHOD, "features": "log of row-normalised first-order affinities",
+            "imputed": imputed}
 
 
 def _as_tree(tree_or_table) -> dict:
@@ -162,6 +174,7 @@ def best_ari(table, groups: dict[str, Iterable[str]] = PAPER_GROUPS,
         raise TableError(f"no cut in {list(cuts)} fits a tree of {len(tree['tasks'])} tasks")
     best = max(per_cut, key=lambda k: (per_cut[k], -k))
     return {"best_ari": per_cut[best], "best_cut": best, "per_cut": per_cut, "n_tasks": len(common),
+            "imputed": int(tree.get("imputed", 0)),
             "tasks_not_in_groups": [t for t in tree["tasks"] if t not in label],
             "group_tasks_not_in_tree": sorted(set(label) - set(tree["tasks"]))}
 
