@@ -7,8 +7,8 @@ Renders three synthetic sets into ``--work`` (kept for reruns): 192 views at 256
 1k and 10k views at 64 px. Throughput: one pass of ``stagedata.StreamSplit.batches`` (batches of
 32, shuffled, decoded per batch) over the 256-px train split, with 0 and 2 DataLoader workers,
 against decoding the split into memory (``load_task_split``). Memory: peak resident set size
-(``/usr/bin/time -f %M``) of ``taskonomy encode`` (always batch by batch into a memory-mapped
-cache) and of ``taskonomy train`` (1 epoch, ``train.stream`` true and false) on the train split
+(``/usr/bin/time -f %M``) of ``taskonomy encode`` (its representation cache is always appended
+batch by batch) and of ``taskonomy train`` (1 epoch, ``train.stream`` true and false) on the train split
 of the 1k and 10k sets, each job in its own process with 1 thread.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def memory(work: Path, name: str, root: Path, cfg: dict) -> list[dict]:
                         "--settings", json.dumps(task_settings(cfg, "random"))], check=True, capture_output=True)
     mib, s = peak_rss([PY, "-m", "taskonomy.encode", "--model", str(rnd / "model.pt"), "--data", str(root),
                        "--split", "train", "--out", str(out / "train.npy"), "--threads", "1"], out / "encode.log")
-    rows.append({"set": name, "views": n, "job": "encode (batches into a memory map)", "mib": mib, "s": s})
+    rows.append({"set": name, "views": n, "job": "encode (cache appended batch by batch)", "mib": mib, "s": s})
     for stream in (True, False):
         st = task_settings(cfg, "normal")
         st["train"].update(epochs=1, stream=stream)
