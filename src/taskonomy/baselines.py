@@ -69,22 +69,22 @@ def run_average(task, data_root, out: Path, limit=None, stream: bool = False, nu
     ``stream``: both splits decoded per batch (``stagedata.StreamSplit``), never whole."""
     from taskonomy.stagedata import StreamSplit, load_task_split, output_channels, target_moments
     from taskonomy.train import class_weights_from_moments
-    k = output_channels(data_root, task)
+    n_out = output_channels(data_root, task)
     if stream:
         train = StreamSplit(data_root, "train", task, limit=limit, num_workers=num_workers)
         test = StreamSplit(data_root, "test", task, num_workers=num_workers)
         if TASKS[task].kind == EMBEDDING:      # a constant: only the target's size is needed
             y0 = train.first()["y"]
-            pred0 = average_prediction(task, y0, None, k)
+            pred0 = average_prediction(task, y0, None, n_out)
         else:
-            pred0 = average_from_moments(task, target_moments(train, task, k))
-        w_eval = class_weights_from_moments(task, target_moments(test, task, k))
+            pred0 = average_from_moments(task, target_moments(train, task, n_out))
+        w_eval = class_weights_from_moments(task, target_moments(test, task, n_out))
         images = test.images()
     else:
         train = load_task_split(data_root, "train", task, limit=limit)
         test = load_task_split(data_root, "test", task)
-        pred0 = average_prediction(task, train.t["y"], train.t.get("m"), k)
-        w_eval = class_weights(task, test.t["y"], test.t.get("m"), k)
+        pred0 = average_prediction(task, train.t["y"], train.t.get("m"), n_out)
+        w_eval = class_weights(task, test.t["y"], test.t.get("m"), n_out)
         images = test.t["image"]
     cols: dict[str, list] = {}
     for b in test.batches(64):
