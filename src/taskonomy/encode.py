@@ -70,17 +70,6 @@ def encode_split(model_path, data_root, split, dtype="float16", device="auto", b
     return encode_images(net, data.t["x"], dev, batch_size).numpy().astype(dtype)
 
 
-def _rep_dataset(data_root, split, task):
-    """(dataset, key of the encoder input) of ``split``: the clean RGB, or the task's own input
-    where its encoder has only ever seen that (``stagedata.OWN_INPUT_FOR_REPS``)."""
-    from taskonomy.data.dataset import TaskonomyDataset
-    from taskonomy.stagedata import OWN_INPUT_FOR_REPS
-    from taskonomy.tasks import TASKS
-    own = TASKS[task].input in OWN_INPUT_FOR_REPS
-    return (TaskonomyDataset(data_root, split=split, tasks=[task] if own else []),
-            f"x/{task}" if own else "rgb")
-
-
 @torch.no_grad()
 def encode_split_to_file(model_path, data_root, split, out, dtype="float16", device="auto",
                          batch_size=64, num_workers=0) -> tuple[int, ...]:
@@ -89,10 +78,12 @@ def encode_split_to_file(model_path, data_root, split, out, dtype="float16", dev
     and the file is byte for byte the one ``save_npy(out, encode_split(...))`` writes.
     Returns the array's shape."""
     from torch.utils.data import DataLoader
+
+    from taskonomy.stagedata import rep_dataset
     net, ck = load_task_network(model_path)
     dev = engine.resolve_device(device)
     net.to(dev)
-    ds, key = _rep_dataset(data_root, split, ck["task"])
+    ds, key = rep_dataset(data_root, split, ck["task"])
     if not len(ds):
         raise ValueError(f"{data_root} split {split}: no images to encode")
     shape, done = None, 0

@@ -89,10 +89,16 @@ class TensorData:
         return TensorData({k: v[idx] for k, v in self.t.items()})
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
-        order = torch.randperm(self.n, generator=generator) if generator is not None else torch.arange(self.n)
-        for i in range(0, self.n, batch_size):
-            sel = order[i:i + batch_size]
+        for sel in batch_plan(self.n, batch_size, generator):
             yield {k: v[sel] for k, v in self.t.items()}
+
+
+def batch_plan(n: int, batch_size: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Sample positions of each batch: a permutation drawn from ``generator`` (in order without
+    one), cut into batches. Every data source (in memory, streamed, memory-mapped) batches by it,
+    so the same generator gives the same batches whatever holds the data."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 def to_device(batch: dict, device) -> dict:

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from taskonomy.engine import TensorData
+from taskonomy.engine import TensorData, batch_plan
 from taskonomy.tasks import CLASSES, SIAMESE, TASKS
 
 #: tasks whose frozen encoder is fed its own input type when caching representations
@@ -89,12 +89,18 @@ def output_channels(root, task) -> int:
     return TASKS[task].channels if n is None else n
 
 
-def load_rep_inputs(root, split, task, seed=0, num_workers=0) -> TensorData:
-    """Encoder inputs of every image of ``split`` in image-index order (for caching reps)."""
+def rep_dataset(root, split, task, seed=0):
+    """(dataset, key of the encoder input) of ``split`` for caching ``task``'s representations:
+    the clean RGB, or the task's own input where its encoder has only ever seen that."""
     from taskonomy.data.dataset import TaskonomyDataset
     own = TASKS[task].input in OWN_INPUT_FOR_REPS
-    ds = TaskonomyDataset(root, split=split, tasks=[task] if own else [], seed=seed)
-    key = f"x/{task}" if own else "rgb"
+    return (TaskonomyDataset(root, split=split, tasks=[task] if own else [], seed=seed),
+            f"x/{task}" if own else "rgb")
+
+
+def load_rep_inputs(root, split, task, seed=0, num_workers=0) -> TensorData:
+    """Encoder inputs of every image of ``split`` in image-index order (for caching reps)."""
+    ds, key = rep_dataset(root, split, task, seed)
     return TensorData(_collect(ds, lambda b: {"x": b[key], "image": b["index"].long()},
                                f"load inputs {split}", num_workers))
 
@@ -160,8 +166,7 @@ class StreamSplit:
         return self.n
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
-        order = torch.randperm(self.n, generator=generator) if generator is not None else torch.arange(self.n)
-        plan = [self.idx[order[i:i + batch_size]].tolist() for i in range(0, self.n, batch_size)]
+        plan = [self.idx[sel].tolist() for sel in batch_plan(self.n, batch_size, generator)]
         dl = DataLoader(self.ds, batch_sampler=plan, num_workers=self.num_workers,
                         persistent_workers=False)
         for sel, b in zip(plan, dl):

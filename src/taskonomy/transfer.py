@@ -123,11 +123,16 @@ class RepGather:
         return self.n
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
-        order = torch.randperm(self.n, generator=generator) if generator is not None else torch.arange(self.n)
-        for i in range(0, self.n, batch_size):
-            sel = order[i:i + batch_size]
-            b = {k: v[sel] for k, v in self.t.items() if k != "views"}
-            yield {"x": gather_reps(self.arrays, self.t["views"][sel], self.siamese), **b}
+        for sel in engine.batch_plan(self.n, batch_size, generator):
+            yield self._gather(sel)
+
+    def _gather(self, sel) -> dict:
+        return {"x": gather_reps(self.arrays, self.t["views"][sel], self.siamese),
+                **{k: v[sel] for k, v in self.t.items() if k != "views"}}
+
+    def in_memory(self) -> engine.TensorData:
+        """Every sample gathered at once (the images a transfer trains on)."""
+        return engine.TensorData(self._gather(torch.arange(self.n)))
 
 
 def transfer_data(reps: torch.Tensor, targets: dict, target: str, idx=None) -> engine.TensorData:
@@ -309,12 +314,8 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
     # the caches are memory-mapped: the training and held-out images are gathered into memory
     # (the transfer size, not the split), the evaluation split is read batch by batch
-    siamese = TASKS[target].kind == SIAMESE
     reps_train = open_reps(reps_dir, sources, tsplit)
-    views = tg_train["views"] if idx is None else tg_train["views"][idx]
-    train = engine.TensorData({"x": gather_reps(reps_train, views, siamese),
-                               **{k: (v if idx is None else v[idx]) for k, v in tg_train.items()
-                                  if k in ("y", "m", "image")}})
+    train = RepGather(reps_train, tg_train, target, idx).in_memory()
     # settings written before `heldout` existed held out every image not trained on
     ho = heldout_indices(len(tg_train["y"]), settings["n"], settings.get("heldout"),
                          settings["subset_seed"])

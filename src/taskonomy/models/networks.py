@@ -101,9 +101,7 @@ def output_statistics(task: str, y: torch.Tensor, m: torch.Tensor | None = None,
             counts = y.double().sum(0)
         else:
             counts = torch.bincount(y.long().view(-1), minlength=k).double()
-        prior = (counts + 1.0) / (counts.sum() + k)
-        logp = torch.log(prior)
-        return (logp - logp.mean()).float(), torch.ones(k)
+        return log_prior(counts, k)
     y = y.double()
     if y.dim() == 2:                                  # vectors (low-dim, siamese)
         return y.mean(0).float(), y.std(0).clamp(min=MIN_STD).float()
@@ -112,6 +110,13 @@ def output_statistics(task: str, y: torch.Tensor, m: torch.Tensor | None = None,
     mean = (y * w).sum((0, 2, 3)) / n
     var = (((y - mean.view(1, -1, 1, 1)) ** 2) * w).sum((0, 2, 3)) / n
     return mean.float(), var.sqrt().clamp(min=MIN_STD).float()
+
+
+def log_prior(counts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of a classification head that starts at the log prior of class ``counts``
+    (add-one smoothed, centred; std 1)."""
+    logp = torch.log((counts + 1.0) / (counts.sum() + k))
+    return (logp - logp.mean()).float(), torch.ones(k)
 
 
 @torch.no_grad()
@@ -131,16 +136,23 @@ def fit_output_scale(net: nn.Module, task: str, y: torch.Tensor, m: torch.Tensor
     untrained network predicts exactly the mean image."""
     stats = output_statistics(task, y, m, channels=net.scale.mean.numel())
     if stats is not None:
-        net.scale.mean.copy_(stats[0])
-        net.scale.std.copy_(stats[1])
         t = TASKS[task]
-        if t.kind == PIXEL and t.loss not in ("ce", "kl") and y.dim() == 4:
-            net.scale.prior = mean_image(y.float(), m).float()
-            last = getattr(net.decoder, "out", None)
-            if isinstance(last, nn.Conv2d):
-                nn.init.zeros_(last.weight)
-                if last.bias is not None:
-                    nn.init.zeros_(last.bias)
+        pixels = t.kind == PIXEL and t.loss not in ("ce", "kl") and y.dim() == 4
+        _set_output_scale(net, *stats, mean_image(y.float(), m).float() if pixels else None)
+
+
+def _set_output_scale(net: nn.Module, mean, std, prior=None) -> None:
+    """Write the statistics into ``net.scale``; with a per-pixel ``prior`` the decoder's last
+    layer also starts at zero (the untrained network predicts the prior)."""
+    net.scale.mean.copy_(mean)
+    net.scale.std.copy_(std)
+    if prior is not None:
+        net.scale.prior = prior
+        last = getattr(net.decoder, "out", None)
+        if isinstance(last, nn.Conv2d):
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
 
 
 @torch.no_grad()
@@ -150,23 +162,12 @@ def fit_output_scale_from_moments(net: nn.Module, task: str, tm) -> None:
     t = TASKS[task]
     if t.kind in (EMBEDDING, CLASSES, NONE):
         return
-    k = net.scale.mean.numel()
     if t.loss in ("ce", "kl"):
-        prior = (tm.counts + 1.0) / (tm.counts.sum() + k)
-        logp = torch.log(prior)
-        net.scale.mean.copy_((logp - logp.mean()).float())
-        net.scale.std.copy_(torch.ones(k))
+        _set_output_scale(net, *log_prior(tm.counts, net.scale.mean.numel()))
         return
     mean, std = tm.mean_std(unbiased=tm.num is None)
-    net.scale.mean.copy_(mean.float())
-    net.scale.std.copy_(std.clamp(min=MIN_STD).float())
-    if t.kind == PIXEL and tm.num is not None:
-        net.scale.prior = tm.mean_image()
-        last = getattr(net.decoder, "out", None)
-        if isinstance(last, nn.Conv2d):
-            nn.init.zeros_(last.weight)
-            if last.bias is not None:
-                nn.init.zeros_(last.bias)
+    _set_output_scale(net, mean.float(), std.clamp(min=MIN_STD).float(),
+                      tm.mean_image() if t.kind == PIXEL and tm.num is not None else None)
 
 
 class TaskNetwork(nn.Module):
