@@ -108,7 +108,11 @@ do_start() {
         cp /run/munge/munged.pid "$STATE/munged.pid"
     fi
     if ! alive "$STATE/slurmctld.pid"; then
-        slurmctld || die "slurmctld failed (see /var/log/slurm/slurmctld.log)"
+        # -c: no jobs recovered from the saved state. A controller that is not running took its
+        # jobs' processes with it (or they were killed with a test run), but their saved records
+        # would show them RUNNING and hold the node's cores and GPUs until their time limits ran
+        # out: a CI run once waited 21 minutes for such ghosts before its first job started.
+        slurmctld -c || die "slurmctld failed (see /var/log/slurm/slurmctld.log)"
     else
         scontrol reconfigure || true     # already running: pick up the rewritten slurm.conf
     fi

@@ -69,6 +69,11 @@ def slurm():
     try:
         start = local_slurm("start")
         assert start.returncode == 0, start.stdout + start.stderr
+        if not was_running:
+            # A cluster this test starts holds no jobs (slurm-local.sh drops saved job records):
+            # ghosts of an earlier, killed run would hold the node until their time limits.
+            queue = subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout
+            assert not queue.strip(), f"fresh test cluster already has jobs:\n{queue}"
         yield
     finally:
         if not was_running:
