@@ -1,5 +1,6 @@
 """Data loading at scale (issue 15): training-input throughput at 256 px from PNG, and the peak
-memory of an encode and a training job as the split grows 10x (streamed: flat; in memory: not).
+memory of encode, label-cache, training and transfer jobs as the split grows 10x (streamed: flat;
+in memory: not).
 
     .venv/bin/python bench/loader.py --work /tmp/loader --out bench/loader.md
 
@@ -7,9 +8,10 @@ Renders three synthetic sets into ``--work`` (kept for reruns): 192 views at 256
 1k and 10k views at 64 px. Throughput: one pass of ``stagedata.StreamSplit.batches`` (batches of
 32, shuffled, decoded per batch) over the 256-px train split, with 0 and 2 DataLoader workers,
 against decoding the split into memory (``load_task_split``). Memory: peak resident set size
-(``/usr/bin/time -f %M``) of ``taskonomy encode`` (its representation cache is always appended
-batch by batch) and of ``taskonomy train`` (1 epoch, ``train.stream`` true and false) on the train split
-of the 1k and 10k sets, each job in its own process with 1 thread.
+(``/usr/bin/time -f %M``) of ``taskonomy encode`` (its representation cache and a label cache are
+always appended batch by batch) and of ``taskonomy train`` (1 epoch, ``train.stream`` true and
+false) on the train split of the 1k and 10k sets, and of a transfer reading the caches of the
+transfer and test splits memory-mapped, each job in its own process with 1 thread.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import torch  # noqa: E402
 
 from taskonomy.config import load_config  # noqa: E402
 from taskonomy.data.synth import SynthSettings, synthesize  # noqa: E402
-from taskonomy.settings import task_settings  # noqa: E402
+from taskonomy.settings import task_settings, transfer_settings  # noqa: E402
 from taskonomy.stagedata import StreamSplit, load_task_split  # noqa: E402
 
 PY = sys.executable
@@ -87,6 +89,28 @@ def memory(work: Path, name: str, root: Path, cfg: dict) -> list[dict]:
     mib, s = peak_rss([PY, "-m", "taskonomy.encode", "--model", str(rnd / "model.pt"), "--data", str(root),
                        "--split", "train", "--out", str(out / "train.npy"), "--threads", "1"], out / "encode.log")
     rows.append({"set": name, "views": n, "job": "encode (cache appended batch by batch)", "mib": mib, "s": s})
+    mib, s = peak_rss([PY, "-m", "taskonomy.encode", "--targets", "--task", "normal", "--data", str(root),
+                       "--split", "train", "--out", str(out / "labels-train.npz"), "--threads", "1"],
+                      out / "labels.log")
+    rows.append({"set": name, "views": n, "job": "cache labels of normal (appended batch by batch)",
+                 "mib": mib, "s": s})
+    # a transfer (random -> normal, the smallest transfer size) reading memory-mapped caches of
+    # the transfer and test splits; the caches are written first (not measured)
+    ts = transfer_settings(cfg, "normal", min(cfg["transfer"]["sizes"], key=cfg["transfer"]["sizes"].get))
+    splits = [ts["train_split"], ts["eval_split"]]
+    n_eval = len(StreamSplit(root, ts["eval_split"], "normal"))
+    subprocess.run([PY, "-m", "taskonomy.encode", "--model", str(rnd / "model.pt"), "--data", str(root),
+                    "--split", *splits, "--out", *(str(out / "reps" / "random" / f"{sp}.npy") for sp in splits)],
+                   check=True, capture_output=True)
+    subprocess.run([PY, "-m", "taskonomy.encode", "--targets", "--task", "normal", "--data", str(root),
+                    "--split", *splits, "--out", *(str(out / "targets" / "normal" / f"{sp}.npz") for sp in splits)],
+                   check=True, capture_output=True)
+    mib, s = peak_rss([PY, "-m", "taskonomy.transfer", "--sources", "random", "--target", "normal",
+                       "--size", ts["size"], "--reps", str(out / "reps"), "--targets", str(out / "targets"),
+                       "--out", str(out / "transfer"), "--settings", json.dumps(ts), "--reuse", "0",
+                       "--threads", "1"], out / "transfer.log")
+    rows.append({"set": name, "views": n, "job": f"transfer random -> normal, {ts['n']} images, scored on "
+                 f"{n_eval} {ts['eval_split']} images (caches memory-mapped)", "mib": mib, "s": s})
     for stream in (True, False):
         st = task_settings(cfg, "normal")
         st["train"].update(epochs=1, stream=stream)

@@ -1,7 +1,7 @@
 # Your own tasks (config `own_tasks`, taskonomy.owntask) and the all-for-one scenario (paper
 # Sec. 4.2; taskonomy.evaluation.allforone), under results/<run>/own/<task>/:
 # - own_task_check reads every label and image (a bad one is an error naming the file, before
-#   anything trains) and writes the caches: targets/<task>/<split>.pt, images/<split>.pt;
+#   anything trains) and writes the caches: targets/<task>/<split>.npz, images/<split>.pt;
 # - own_task_reps (CSV tasks, whose images are new to the encoders) encodes them with every
 #   source; a Taskonomy-layout task reads the run's representation caches instead;
 # - own_task_transfers trains a transfer from every source, the beam and its higher orders

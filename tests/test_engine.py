@@ -159,8 +159,10 @@ def test_beam_combinations_then_beam_of_one():
 
 
 def _fake_transfer_inputs(root: Path, sources, n_val=20, n_test=12):
-    """reps/<src>/{val,test}.npy and targets/room_layout/{val,test}.pt of random tensors."""
+    """reps/<src>/{val,test}.npy and targets/room_layout/{val,test}.npz of random tensors."""
     import numpy as np
+
+    from taskonomy.labels import save_labels
     g = torch.Generator().manual_seed(3)
     for s in sources:
         (root / "reps" / s).mkdir(parents=True, exist_ok=True)
@@ -168,8 +170,9 @@ def _fake_transfer_inputs(root: Path, sources, n_val=20, n_test=12):
             np.save(root / "reps" / s / f"{sp}.npy", torch.randn(n, 8, 4, 4, generator=g).numpy().astype(np.float16))
     (root / "targets" / "room_layout").mkdir(parents=True, exist_ok=True)
     for sp, n in (("val", n_val), ("test", n_test)):
-        torch.save({"y": torch.randn(n, 9, generator=g) + 4.0, "image": torch.arange(n),
-                    "views": torch.arange(n).view(n, 1)}, root / "targets" / "room_layout" / f"{sp}.pt")
+        save_labels(root / "targets" / "room_layout" / f"{sp}.npz",
+                    {"y": torch.randn(n, 9, generator=g) + 4.0, "image": torch.arange(n),
+                     "views": torch.arange(n).view(n, 1)})
 
 
 def test_transfer_writes_heldout_losses_on_untrained_images_and_the_beam_ranks_on_them(tmp_path):

@@ -14,6 +14,7 @@ import yaml
 
 from conftest import SMOKE, copy_workdir, snakemake  # smoke_run: session fixture in conftest.py
 from taskonomy import ahp
+from taskonomy.labels import save_labels
 from taskonomy.proxy import kept_sources, loo_predictions, pruned_stage3, ridge_loo, score_target, write_target
 from taskonomy.supervision import bip
 from taskonomy.tasks import source_set_name
@@ -29,7 +30,7 @@ def settings(target):
 
 
 def make_problem(root, target, rng):
-    """reps/<src>/val.npy (GOOD carries the target linearly, NOISE do not) and targets/<t>/val.pt."""
+    """reps/<src>/val.npy (GOOD carries the target linearly, NOISE do not) and targets/<t>/val.npz."""
     z = rng.normal(size=(N, C, H, H)).astype(np.float32)
     views = torch.arange(N).view(-1, 1)
     up = torch.nn.functional.interpolate(torch.from_numpy(z), scale_factor=OUT // H, mode="nearest")
@@ -51,7 +52,7 @@ def make_problem(root, target, rng):
         y = {"y": g[views[:, 0], :6] - g[views[:, 1], :6]}
     y.update(image=torch.arange(N), views=views)
     (root / "targets" / target).mkdir(parents=True)
-    torch.save(y, root / "targets" / target / "val.pt")
+    save_labels(root / "targets" / target / "val.npz", y)
     for s, arr in [(GOOD, z), (target, z + 0.1 * rng.normal(size=z.shape))] + \
             [(s, rng.normal(size=z.shape)) for s in NOISE]:
         (root / "reps" / s).mkdir(parents=True, exist_ok=True)

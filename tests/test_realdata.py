@@ -210,6 +210,7 @@ def test_class_tasks_train_and_transfer_at_the_release_widths(release, tmp_path)
     from taskonomy.config import load_config
     from taskonomy.encode import encode_split, load_task_network, save_npy
     from taskonomy.settings import task_settings, transfer_settings
+    from taskonomy.labels import save_labels
     from taskonomy.stagedata import load_targets, output_channels
     from taskonomy.tasks import TASKS as REGISTRY
     from taskonomy.train import train_task
@@ -240,7 +241,7 @@ def test_class_tasks_train_and_transfer_at_the_release_widths(release, tmp_path)
             tg = load_targets(str(sel), split, task)
             assert int(tg["channels"]) == k
             (tmp_path / "targets" / task).mkdir(parents=True, exist_ok=True)
-            torch.save(tg, tmp_path / "targets" / task / f"{split}.pt")
+            save_labels(tmp_path / "targets" / task / f"{split}.npz", tg)
         tr = run_transfer(transfer_settings(cfg, task, "tiny"), ["random"], tmp_path / "reps",
                           tmp_path / "targets", tmp_path / "transfers" / task)
         assert np.isfinite(tr["test"]["loss"])

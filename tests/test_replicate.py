@@ -19,6 +19,7 @@ from taskonomy import lineage
 from taskonomy.ahp import COLUMNS, compute_target, rows_of, table_text
 from taskonomy.evaluation.replicate import input_files, main as replicate_main, replicate_settings
 from taskonomy.io import write_text
+from taskonomy.labels import save_labels
 from taskonomy.settings import transfer_settings
 from taskonomy.supervision.compare import main as compare_main
 from taskonomy.transfer import run_transfer
@@ -32,7 +33,7 @@ N_VAL, N_TEST = 20, 12
 
 
 def fake_results(root: Path) -> None:
-    """reps/<src>/{val,test}.npy, targets/<t>/{val,test}.pt and tasks/<t>/losses.parquet of
+    """reps/<src>/{val,test}.npy, targets/<t>/{val,test}.npz and tasks/<t>/losses.parquet of
     random tensors (as tests/test_engine.py's _fake_transfer_inputs)."""
     g = torch.Generator().manual_seed(3)
     for s in SOURCES:
@@ -42,8 +43,9 @@ def fake_results(root: Path) -> None:
     for t in TARGETS:
         (root / "targets" / t).mkdir(parents=True, exist_ok=True)
         for sp, n in (("val", N_VAL), ("test", N_TEST)):
-            torch.save({"y": torch.randn(n, 9, generator=g) + 4.0, "image": torch.arange(n),
-                        "views": torch.arange(n).view(n, 1)}, root / "targets" / t / f"{sp}.pt")
+            save_labels(root / "targets" / t / f"{sp}.npz",
+                        {"y": torch.randn(n, 9, generator=g) + 4.0, "image": torch.arange(n),
+                         "views": torch.arange(n).view(n, 1)})
         (root / "tasks" / t).mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"image": np.arange(N_TEST), "loss": torch.rand(N_TEST, generator=g).numpy() * 20}
                      ).to_parquet(root / "tasks" / t / "losses.parquet")

@@ -1,7 +1,7 @@
 """Streamed splits (train.stream, issue 15): decoded per batch, never whole, yet the same
 batches in the same order as in memory, so a streamed network equals an in-memory one; the
 representation cache is written in batches into a memory-mapped file, byte for byte the array
-an in-memory encode saves."""
+an in-memory encode saves, and so is the label cache (``taskonomy.labels``)."""
 import json
 
 import numpy as np
@@ -90,6 +90,62 @@ def test_the_streamed_representation_cache_is_the_in_memory_one_byte_for_byte(ro
                                      device="cpu", batch_size=5, num_workers=1)
         assert shape == np.load(tmp_path / f"mem_{split}.npy").shape
         assert (tmp_path / f"st_{split}.npy").read_bytes() == (tmp_path / f"mem_{split}.npy").read_bytes()
+
+
+def _mapped_from(t: torch.Tensor, path) -> bool:
+    """Whether the tensor's memory lies in a mapping of the file at ``path`` (/proc/self/maps)."""
+    addr, path = t.data_ptr(), str(path.resolve())
+    for line in open("/proc/self/maps"):
+        parts = line.split(maxsplit=5)
+        lo, hi = (int(v, 16) for v in parts[0].split("-"))
+        if lo <= addr < hi:
+            return len(parts) == 6 and parts[5].strip() == path
+    return False
+
+
+@pytest.mark.parametrize("task", ["normal", "segment_semantic", "class_scene", "egomotion", "point_matching"])
+def test_the_streamed_label_cache_holds_the_in_memory_labels_memory_mapped(root, tmp_path, task):
+    """`taskonomy encode --targets` writes the labels batch by batch (batches of 4, two
+    workers): the archive holds exactly what load_targets gathers in memory, np.load reads
+    it, and load_labels maps every array from the file instead of reading it."""
+    from taskonomy.encode import main as encode_main
+    from taskonomy.labels import MAP_MIN_BYTES, load_labels, save_labels
+    from taskonomy.stagedata import load_targets
+    out = tmp_path / "targets" / task
+    assert encode_main(["--targets", "--task", task, "--data", str(root), "--split", "val", "test",
+                        "--out", str(out / "val.npz"), str(out / "test.npz"), "--num-workers", "2",
+                        "--batch-size", "4"]) == 0
+    for split in ("val", "test"):
+        mem = load_targets(root, split, task)
+        assert len(mem["y"]) > 4                                # several batches were appended
+        got = load_labels(out / f"{split}.npz")
+        assert got.keys() == mem.keys() and all(torch.equal(got[k], mem[k]) for k in mem)
+        with np.load(out / f"{split}.npz") as z:                # an ordinary NumPy archive
+            assert np.array_equal(z["y"], mem["y"].numpy())
+        for k, v in got.items():                                # mapped, not read into memory
+            assert _mapped_from(v, out / f"{split}.npz") == (v.nbytes >= MAP_MIN_BYTES), k
+        got["y"].view(-1)[0] += 1                               # copy-on-write: the file stays
+        assert torch.equal(load_labels(out / f"{split}.npz")["y"], mem["y"])
+        # the same labels written whole are the same file, byte for byte
+        save_labels(tmp_path / "whole.npz", mem)
+        assert (tmp_path / "whole.npz").read_bytes() == (out / f"{split}.npz").read_bytes()
+
+
+def test_label_cache_refuses_inconsistent_batches_and_leaves_no_file(tmp_path):
+    from taskonomy.labels import load_labels, write_labels
+    bad = [{"y": torch.zeros(4, 3), "image": torch.arange(4)}, {"y": torch.zeros(4, 2), "image": torch.arange(4)}]
+    with pytest.raises(ValueError, match="'y' changed"):
+        write_labels(tmp_path / "a.npz", bad)
+    with pytest.raises(ValueError, match="different sample counts"):
+        write_labels(tmp_path / "a.npz", [{"y": torch.zeros(4, 3), "image": torch.arange(5)}])
+    with pytest.raises(ValueError, match="no samples"):
+        write_labels(tmp_path / "a.npz", [])
+    assert list(tmp_path.iterdir()) == []                       # no archive, no scratch files
+    with pytest.raises(FileNotFoundError, match="label cache"):
+        load_labels(tmp_path / "a.npz")
+    np.savez_compressed(tmp_path / "c.npz", y=np.zeros((64, 64)))
+    with pytest.raises(ValueError, match="compressed"):
+        load_labels(tmp_path / "c.npz")
 
 
 @pytest.mark.parametrize("target,views", [("normal", 1), ("egomotion", 3)])

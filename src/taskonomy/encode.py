@@ -4,11 +4,12 @@ a target's labels on a split.
     taskonomy encode --model results/default/tasks/normal/model.pt --data data/synth \
         --split val --out results/default/reps/normal/val.npy
     taskonomy encode --targets --task fixated_pose --data data/synth --split test \
-        --out results/default/targets/fixated_pose/test.pt
+        --out results/default/targets/fixated_pose/test.npz
 
 Representations: ``N x 8 x h x w`` (float16 by default), row i = image index i of
-``TaskonomyDataset(split)``. Targets: a ``torch.save`` dict of tensors (y, optional mask m,
-image, views = per-sample image indices used to gather representations of multi-view targets).
+``TaskonomyDataset(split)``. Targets: a label cache (``taskonomy.labels``: y, optional mask m,
+image, views = per-sample image indices used to gather representations of multi-view targets,
+channels), written batch by batch like the representations.
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--num-workers", type=int, default=0,
-                   help="DataLoader workers decoding the split batch by batch (representations)")
+                   help="DataLoader workers decoding the split batch by batch")
+    p.add_argument("--batch-size", type=int, default=64, help="images decoded (and encoded) per batch")
     args = p.parse_args(argv)
     engine.setup_torch(args.threads, 0)
     if len(args.split) != len(args.out):
@@ -136,19 +138,21 @@ def main(argv=None) -> int:
     for split, out in zip(args.split, args.out):
         t0 = time.perf_counter()
         if args.targets:
-            from taskonomy.stagedata import load_targets
-            t = load_targets(args.data, split, resolve(args.task))
-            with atomic_path(out) as tmp:
-                torch.save(t, tmp)
-            info = {"task": args.task, "n": len(t["y"])}
+            from taskonomy.labels import write_labels
+            from taskonomy.stagedata import output_channels, target_batches
+            task = resolve(args.task)
+            shapes = write_labels(out, target_batches(args.data, split, task, num_workers=args.num_workers,
+                                                         batch_size=args.batch_size),
+                                  scalars={"channels": output_channels(args.data, task)})
+            info = {"task": args.task, "n": shapes["y"][0]}
         else:
             shape = encode_split_to_file(args.model, args.data, split, out, args.dtype, args.device,
-                                         num_workers=args.num_workers)
+                                         batch_size=args.batch_size, num_workers=args.num_workers)
             info = {"model": args.model, "shape": list(shape)}
         print(json.dumps({**info, "split": split, "out": str(out),
                           "seconds": round(time.perf_counter() - t0, 2)}))
     lineage.record(args.out, [] if args.targets else [args.model], data=args.data, started=started,
-                   params={k: v for k, v in vars(args).items() if k not in ("out", "threads")})
+                   params={k: v for k, v in vars(args).items() if k not in ("out", "threads", "batch_size")})
     return 0
 
 

@@ -30,7 +30,7 @@ dictionary, a loss the kind does not take, a CSV or domain folder that is not th
 ``--config``) reads every label and image and names the file that is missing, does not
 decode, has the wrong shape or a class out of range, or the CSV row that names a missing
 image. It writes the caches the all-for-one stage reads (``taskonomy.evaluation.allforone``):
-``targets/<task>/<split>.pt`` (the format of the run's label caches), ``images/<split>.pt``
+``targets/<task>/<split>.npz`` (the run's label caches, ``taskonomy.labels``), ``images/<split>.pt``
 (RGB in [-1, 1]) and ``check.json``.
 
 Every other module reads task facts from ``taskonomy.tasks.TASKS``; :func:`register` adds the
@@ -398,17 +398,18 @@ def resolve_n(settings: dict, n_train: int) -> dict:
 
 def cache_files(out_dir, name: str, split: str) -> dict[str, Path]:
     """The check's caches of a split in ``results/<run>/own/<name>/``: the labels in the
-    layout the transfers read (``targets/<name>/<split>.pt``) and the RGB images."""
+    layout the transfers read (``targets/<name>/<split>.npz``) and the RGB images."""
     out_dir = Path(out_dir)
-    return {"targets": out_dir / "targets" / name / f"{split}.pt", "images": out_dir / "images" / f"{split}.pt"}
+    return {"targets": out_dir / "targets" / name / f"{split}.npz", "images": out_dir / "images" / f"{split}.pt"}
 
 
 def check(t: OwnTask, data_root, splits, seed: int = 0, test_share: float = 0.25,
           out_dir: Path | None = None) -> dict:
     """Read and check every label and image of ``t``; with ``out_dir`` write its caches
-    (``labels/<split>.pt``, ``images/<split>.pt``, ``check.json``). Returns the summary."""
+    (``targets/<name>/<split>.npz``, ``images/<split>.pt``, ``check.json``). Returns the summary."""
     import torch
     from taskonomy.io import atomic_path, write_json
+    from taskonomy.labels import save_labels
     if t.csv:
         roles = read_csv_labels(t, image_side(data_root), seed, test_share)
         data = dict(zip(splits, (roles[r] for r in CSV_SPLITS)))
@@ -428,10 +429,10 @@ def check(t: OwnTask, data_root, splits, seed: int = 0, test_share: float = 0.25
     if out_dir is not None:
         out_dir = Path(out_dir)
         for sp in splits:
-            for path, obj in ((cache_files(out_dir, t.name, sp)["targets"], data[sp][0]),
-                              (cache_files(out_dir, t.name, sp)["images"], {"x": data[sp][1], "image": data[sp][0]["image"]})):
-                with atomic_path(path) as tmp:
-                    torch.save(obj, tmp)
+            files = cache_files(out_dir, t.name, sp)
+            save_labels(files["targets"], data[sp][0])
+            with atomic_path(files["images"]) as tmp:
+                torch.save({"x": data[sp][1], "image": data[sp][0]["image"]}, tmp)
         write_json(out_dir / "check.json", summary)
     return summary
 

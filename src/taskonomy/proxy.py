@@ -2,7 +2,7 @@
 
 Nearly all of the method's cost is Stage II (one trained transfer per source set and target).
 This module scores a (source set, target) pair in milliseconds from the same inputs a transfer
-reads (``reps/<src>/<split>.npy``, ``targets/<t>/<split>.pt``) with no training loop: a ridge
+reads (``reps/<src>/<split>.npy``, ``targets/<t>/<split>.npz``) with no training loop: a ridge
 regression from the sources' frozen features (concatenated channel-wise, as the transfer
 readout, for higher orders) to the target, fitted on the ``n`` images a transfer of that target
 trains on and scored, per image, with the target's own loss (``taskonomy.losses``) on the
@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from taskonomy import lineage
 from taskonomy.beam import kept_sources
 from taskonomy.io import atomic_path, write_json
+from taskonomy.labels import load_labels
 from taskonomy.losses import _grid, METRIC_SAMPLES, per_image_loss
 from taskonomy.tasks import CLASSES, EMBEDDING, PIXEL, SIAMESE, TASKS, parse_source_set
 
@@ -319,7 +320,7 @@ class Problem:
         self.reps_dir = Path(reps_dir)
         split = settings["train_split"]
         self.split = split
-        tg = torch.load(Path(targets_dir) / self.target / f"{split}.pt", weights_only=True)
+        tg = load_labels(Path(targets_dir) / self.target / f"{split}.npz")
         n = len(tg["y"])
         tr = subset_indices(n, settings["n"], settings["subset_seed"])
         ho = heldout_indices(n, settings["n"], settings.get("heldout"), settings["subset_seed"])
@@ -477,7 +478,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", help="transfer-data size name (config transfer.sizes)")
     ap.add_argument("--sources", nargs="+", help="the target's candidate first-order sources")
     ap.add_argument("--reps", help="reps/ folder (reps/<src>/<split>.npy)")
-    ap.add_argument("--targets", help="targets/ folder (targets/<task>/<split>.pt)")
+    ap.add_argument("--targets", help="targets/ folder (targets/<task>/<split>.npz)")
     ap.add_argument("--settings", help="the target's resolved transfer settings (JSON)")
     ap.add_argument("--config", default="config.yaml")
     ap.add_argument("--max-order", type=int, default=None)
@@ -511,7 +512,7 @@ def main(argv=None) -> int:
                                           a.max_order or d["max_order"], a.top_k or d["top_k"],
                                           a.beam_width or d["beam_width"])
     written = write_target(losses, images, report, a.out)
-    tg = Path(a.targets) / settings["target"] / f"{settings['train_split']}.pt"
+    tg = Path(a.targets) / settings["target"] / f"{settings['train_split']}.npz"
     lineage.record(written, [tg, *[Path(a.reps) / s / f"{settings['train_split']}.npy"
                                    for s in {*a.sources, settings["target"]}]],
                    params={"settings": settings, "sources": list(a.sources)}, started=started)

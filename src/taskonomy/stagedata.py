@@ -105,26 +105,40 @@ def load_rep_inputs(root, split, task, seed=0, num_workers=0) -> TensorData:
                                f"load inputs {split}", num_workers))
 
 
+def target_batches(root, split, task, seed=0, num_workers=0, batch_size=32):
+    """The samples of ``load_targets`` batch by batch (``num_workers`` DataLoader workers):
+    dicts of y, (m), image, views. What ``taskonomy encode --targets`` streams into a label
+    cache, so no split is held whole."""
+    ds = _dataset(root, split, task, seed)
+    if task == "jigsaw":
+        raise ValueError("jigsaw is source-only: it has no transfer targets")
+    siamese, done = TASKS[task].kind == SIAMESE, 0
+    dl = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    for b in tqdm(dl, desc=f"targets {task}/{split}", leave=False, mininterval=2.0, disable=None):
+        if siamese:       # a tuple's image index: its position in the split
+            y = b["y"]
+            out = {"y": y, "image": torch.arange(done, done + len(y)),
+                   "views": b["index"].long().reshape(len(y), -1)}
+        else:
+            out = {"y": b[f"y/{task}"], "image": b["index"].long()}
+            if f"m/{task}" in b:
+                out["m"] = b[f"m/{task}"]
+            out["views"] = out["image"].view(-1, 1)
+        done += len(out["y"])
+        yield out
+
+
 def load_targets(root, split, task, seed=0, num_workers=0) -> dict[str, torch.Tensor]:
     """Targets of ``task`` on ``split`` plus, per sample, the image indices of its views
-    (``views``: (N, V); single-view tasks: (N, 1)), used to gather cached representations."""
-    ds = _dataset(root, split, task, seed)
-    if TASKS[task].kind == SIAMESE:
-        t = _collect(ds, lambda b: {"y": b["y"], "views": b["index"].long().reshape(len(b["y"]), -1)},
-                     f"targets {task}/{split}", num_workers)
-        if task == "jigsaw":
-            raise ValueError("jigsaw is source-only: it has no transfer targets")
-        t["image"] = torch.arange(len(t["y"]))
-        t["channels"] = torch.tensor(output_channels(root, task))
-        return t
-
-    def keys(b):
-        out = {"y": b[f"y/{task}"], "image": b["index"].long()}
-        if f"m/{task}" in b:
-            out["m"] = b[f"m/{task}"]
-        return out
-    t = _collect(ds, keys, f"targets {task}/{split}", num_workers)
-    t["views"] = t["image"].view(-1, 1)
+    (``views``: (N, V); single-view tasks: (N, 1)), used to gather cached representations, and
+    the networks' output width (``channels``), in memory (:func:`target_batches` streams them)."""
+    parts: dict[str, list] = {}
+    for b in target_batches(root, split, task, seed, num_workers):
+        for k, v in b.items():
+            parts.setdefault(k, []).append(v)
+    if not parts:
+        raise ValueError(f"targets {task}/{split}: the split has no samples")
+    t = {k: torch.cat(v) for k, v in parts.items()}
     t["channels"] = torch.tensor(output_channels(root, task))   # the networks' output width
     return t
 

@@ -64,6 +64,7 @@ from taskonomy.beam import PRUNED, kept_sources
 from taskonomy.beam import higher_order_sets, rank_sources  # noqa: F401  (the beam; re-exported)
 from taskonomy.codehash import stage_code
 from taskonomy.io import atomic_path, write_json
+from taskonomy.labels import load_labels
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
 from taskonomy.stagedata import heldout_indices, subset_indices
@@ -158,7 +159,7 @@ def transfer_inputs(settings: dict, sources, reps_dir, targets_dir) -> dict[str,
     in the order of ``sources``."""
     splits = list(dict.fromkeys([settings["train_split"], settings["eval_split"]]))
     out = {f"reps/{s}/{sp}": Path(reps_dir) / s / f"{sp}.npy" for s in sources for sp in splits}
-    out.update({f"targets/{settings['target']}/{sp}": Path(targets_dir) / settings["target"] / f"{sp}.pt"
+    out.update({f"targets/{settings['target']}/{sp}": Path(targets_dir) / settings["target"] / f"{sp}.npz"
                 for sp in splits})
     return out
 
@@ -309,11 +310,12 @@ def setup_transfer(settings: dict, sources, reps_dir, targets_dir) -> TransferSe
     tr = settings["train"]
     t0 = time.perf_counter()
     tsplit, esplit = settings["train_split"], settings["eval_split"]
-    tg_train = torch.load(Path(targets_dir) / target / f"{tsplit}.pt", weights_only=True)
-    tg_test = torch.load(Path(targets_dir) / target / f"{esplit}.pt", weights_only=True)
+    # label caches and representation caches are memory-mapped: the training and held-out
+    # images are gathered into memory (the transfer size, not the split), the evaluation split
+    # is read batch by batch
+    tg_train = load_labels(Path(targets_dir) / target / f"{tsplit}.npz")
+    tg_test = load_labels(Path(targets_dir) / target / f"{esplit}.npz")
     idx = subset_indices(len(tg_train["y"]), settings["n"], settings["subset_seed"])
-    # the caches are memory-mapped: the training and held-out images are gathered into memory
-    # (the transfer size, not the split), the evaluation split is read batch by batch
     reps_train = open_reps(reps_dir, sources, tsplit)
     train = RepGather(reps_train, tg_train, target, idx).in_memory()
     # settings written before `heldout` existed held out every image not trained on
@@ -421,7 +423,7 @@ def main(argv=None) -> int:
     p.add_argument("--out-root", type=Path, help="write <out-root>/<target>/<sources>/ (transfers/<size>)")
     p.add_argument("--sources", help="source set, e.g. depth_zbuffer+reshading")
     p.add_argument("--reps", help="folder of cached representations (reps/<src>/<split>.npy)")
-    p.add_argument("--targets", help="folder of cached targets (targets/<task>/<split>.pt)")
+    p.add_argument("--targets", help="folder of cached targets (targets/<task>/<split>.npz)")
     p.add_argument("--config", default="config.yaml")
     p.add_argument("--settings", help="resolved settings as JSON (what the rule passes)")
     p.add_argument("--threads", type=int, default=None)

@@ -285,7 +285,7 @@ class Workflow:
 
     def labels(self, target: str) -> list[str]:
         """A target's cached labels, one per split Stage II reads."""
-        return [f"{self.res}/targets/{target}/{sp}.pt" for sp in self.splits]
+        return [f"{self.res}/targets/{target}/{sp}.npz" for sp in self.splits]
 
     def stage1_targets(self) -> list[str]:
         out = [f"{self.res}/tasks/{t}/losses.parquet" for t in self.trained_tasks]
@@ -358,7 +358,7 @@ class Workflow:
 
     @staticmethod
     def labels_root(wildcards, input) -> str:
-        """targets/ (of targets/<target>/<split>.pt): the transfer CLI's --targets."""
+        """targets/ (of targets/<target>/<split>.npz): the transfer CLI's --targets."""
         return str(Path(input.labels[0]).parent.parent)
 
     @staticmethod
@@ -429,7 +429,7 @@ class Workflow:
         (``self``), and the target's labels there: all the proxy reads."""
         sp, t = self.transfer["train_split"], wildcards.target
         return {"reps": [f"{self.res}/reps/{s}/{sp}.npy" for s in [*self.first_order_sources(t), t]],
-                "labels": [f"{self.res}/targets/{t}/{sp}.pt"]}
+                "labels": [f"{self.res}/targets/{t}/{sp}.npz"]}
 
     def proxy_settings(self, wildcards) -> str:
         """The transfer settings the proxy reads (PROXY_SETTINGS: which images it fits and

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from taskonomy import lineage
 from taskonomy.io import write_json
+from taskonomy.labels import load_labels
 from taskonomy.owntask import from_spec, registered, resolve_n
 
 
@@ -82,7 +83,7 @@ def cmd_reps(a) -> list[Path]:
 # ---------------------------------------------------------------- transfers and scratch
 def n_train(targets_dir, task: str, split: str) -> int:
     import torch
-    return len(torch.load(Path(targets_dir) / task / f"{split}.pt", weights_only=True)["y"])
+    return len(load_labels(Path(targets_dir) / task / f"{split}.npz")["y"])
 
 
 def run_transfers(settings: dict, sources, reps_dir, targets_dir, out_root: Path, max_order: int,
@@ -126,7 +127,7 @@ def load_split(images_dir, targets_dir, task: str, split: str, idx=None):
     import torch
     from taskonomy.engine import TensorData
     x = torch.load(Path(images_dir) / f"{split}.pt", weights_only=True)["x"].float()
-    tg = torch.load(Path(targets_dir) / task / f"{split}.pt", weights_only=True)
+    tg = load_labels(Path(targets_dir) / task / f"{split}.npz")
     data = TensorData({"x": x, **{k: v for k, v in tg.items() if k in ("y", "m", "image")}})
     return data if idx is None else data.subset(idx)
 
@@ -227,7 +228,7 @@ def main(argv=None) -> int:
     q.add_argument("--settings", required=True, help="owntask.transfer_settings as JSON")
     q.add_argument("--sources", nargs="+", required=True)
     q.add_argument("--reps", required=True, help="reps/<source>/<split>.npy folder")
-    q.add_argument("--targets", required=True, help="targets/<task>/<split>.pt folder")
+    q.add_argument("--targets", required=True, help="targets/<task>/<split>.npz folder")
     q.add_argument("--out-root", type=Path, required=True)
     q.add_argument("--beam", type=Path, required=True, help="output beam json")
     q.add_argument("--max-order", type=int, required=True)

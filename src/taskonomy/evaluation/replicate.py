@@ -64,7 +64,7 @@ def input_files(results, settings: dict[str, dict], sources) -> list[Path]:
     first = next(iter(settings.values()))
     splits = list(dict.fromkeys([first["train_split"], first["eval_split"]]))
     out = [results / "reps" / s / f"{sp}.npy" for s in sources for sp in splits]
-    out += [results / "targets" / t / f"{sp}.pt" for t in settings for sp in splits]
+    out += [results / "targets" / t / f"{sp}.npz" for t in settings for sp in splits]
     return out + [results / "tasks" / t / "losses.parquet" for t in settings]
 
 

@@ -323,7 +323,7 @@ def main(argv=None) -> int:
         p.add_argument("--source", required=True, help="s")
         p.add_argument("--via", required=True, help="t1")
         p.add_argument("--size", required=True, help="transfer-data size (config transfer.sizes)")
-        p.add_argument("--targets", required=True, help="folder of cached targets (targets/<task>/<split>.pt)")
+        p.add_argument("--targets", required=True, help="folder of cached targets (targets/<task>/<split>.npz)")
         p.add_argument("--out", required=True, type=Path, help="output folder")
         p.add_argument("--config", default="config.yaml")
         p.add_argument("--settings", help="resolved transfer settings as JSON (what the rule passes): "
@@ -351,7 +351,7 @@ def main(argv=None) -> int:
             info = make_chained_reps(st, s, a.reps, a.targets, a.out, a.first_order, a.rep_dtype, a.threads)
             splits = list(dict.fromkeys([st["train_split"], st["eval_split"]]))
             inputs = [Path(a.reps) / s / f"{sp}.npy" for sp in splits]
-            inputs += [Path(a.targets) / t1 / f"{sp}.pt" for sp in splits]
+            inputs += [Path(a.targets) / t1 / f"{sp}.npz" for sp in splits]
             lineage.record([a.out / f"{sp}.npy" for sp in splits] + [a.out / "readout.pt", a.out / "readout.json"],
                            inputs + ([a.first_order] if a.first_order else []),
                            params={"transfer": st, "rep_dtype": a.rep_dtype}, seed=st["seed"])
@@ -363,7 +363,7 @@ def main(argv=None) -> int:
             splits = list(dict.fromkeys([st["train_split"], st["eval_split"]]))
             lineage.record([a.out / "losses.parquet", a.out / "metrics.json"],
                            [a.chained_reps / t1 / f"{sp}.npy" for sp in splits]
-                           + [Path(a.targets) / t2 / f"{sp}.pt" for sp in splits],
+                           + [Path(a.targets) / t2 / f"{sp}.npz" for sp in splits],
                            params=st, seed=st["seed"])
             print(json.dumps({k: v for k, v in m.items() if k != "config"}))
         else:
