@@ -169,10 +169,12 @@ rule released_encoder:
         model=wf.encoder_settings,
         dtype=wf.transfer["rep_dtype"],
         device=config["device"],
+        workers=wf.num_workers,
     shell:
         "python -m taskonomy.weights encode --weights {input.weights} --task {wildcards.source}"
         " --data {params.data} --split {params.splits} --out {output} --model '{params.model}'"
-        " --dtype {params.dtype} --device {params.device} --threads {threads} > {log} 2>&1"
+        " --dtype {params.dtype} --device {params.device} --num-workers {params.workers}"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule cache_targets:
@@ -194,6 +196,8 @@ rule cache_targets:
         code=stage_code("taskonomy.encode"),
         data=wf.data_dir,
         splits=" ".join(wf.splits),
+        workers=wf.num_workers,
     shell:
         "python -m taskonomy.encode --targets --task {wildcards.target} --data {params.data}"
-        " --split {params.splits} --out {output} --threads {threads} > {log} 2>&1"
+        " --split {params.splits} --out {output} --num-workers {params.workers}"
+        " --threads {threads} > {log} 2>&1"

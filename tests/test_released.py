@@ -156,6 +156,25 @@ def test_weights_encode_on_real_photographs(tmp_path, good_sd, capsys):
     assert {"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} in rec["inputs"]
 
 
+def test_weights_encode_of_a_split_appends_the_same_file_batch_by_batch(tmp_path, good_sd):
+    """`taskonomy weights encode --data` (the released_encoder rule) decodes, encodes and appends
+    the representation cache one batch at a time: byte for byte the file of encoding the split
+    whole, pooled to the run's grid."""
+    import numpy as np
+    from taskonomy.data.synth import SynthSettings, synthesize
+    from taskonomy.encode import save_npy
+    root = tmp_path / "synth"
+    synthesize(SynthSettings(out=str(root), buildings=3, points=1, views=3, size=32, seed=1, workers=1),
+               progress=False)
+    f = weights.write_released(good_sd, "normal", tmp_path / "w")
+    whole = weights.encode_split(f, root, "test", "normal", {}, "cpu", batch_size=1).numpy().astype(np.float16)
+    save_npy(tmp_path / "whole.npy", whole)
+    shape = weights.encode_split_to_file(f, root, "test", "normal", {}, tmp_path / "streamed.npy",
+                                         np.float16, "cpu", batch_size=1, num_workers=1)
+    assert len(whole) >= 2 and shape == whole.shape and whole.shape[-2:] == weights.run_grid({}, (32, 32))
+    assert (tmp_path / "streamed.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
+
+
 # ---------------------------------------------------------------- round trip
 def test_our_encoder_round_trips_through_the_released_format(tmp_path):
     """A Stage I task network with the released architecture (its own random weights and

@@ -71,6 +71,48 @@ def encode_split(model_path, data_root, split, dtype="float16", device="auto", b
     return encode_images(net, data.t["x"], dev, batch_size).numpy().astype(dtype)
 
 
+def split_inputs(data_root, split, task, batch_size=64, num_workers=0):
+    """(number of images, iterator of encoder-input batches) of ``split`` in image-index order,
+    decoded batch by batch (``num_workers`` DataLoader workers): what a representation cache's
+    rows are, without holding the split."""
+    from torch.utils.data import DataLoader
+
+    from taskonomy.stagedata import rep_dataset
+    ds, key = rep_dataset(data_root, split, task)
+    if not len(ds):
+        raise ValueError(f"{data_root} split {split}: no images to encode")
+
+    def batches():
+        done = 0
+        for b in DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+            idx = b["index"].long()
+            if not torch.equal(idx, torch.arange(done, done + len(idx))):
+                raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
+            done += len(idx)
+            yield b[key]
+    return len(ds), batches()
+
+
+def append_npy(out, n: int, rows, what: str = "rows") -> tuple[int, ...]:
+    """Write the ``.npy`` at ``out`` (atomically) from ``rows``, an iterable of arrays whose
+    lengths add up to ``n``: the header ``np.save`` writes, then each array as it comes, so the
+    file is byte for byte ``np.save`` of their concatenation while memory holds one of them.
+    Returns the array's shape."""
+    shape, done = None, 0
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        for a in rows:
+            a = np.ascontiguousarray(a)
+            if shape is None:
+                shape = (n, *a.shape[1:])
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(a.dtype), "fortran_order": False, "shape": shape})
+            f.write(a.tobytes())
+            done += len(a)
+        if shape is None or done != n:   # raised inside: the unfinished file is never renamed into place
+            raise RuntimeError(f"{out}: {done} of {n} {what} written")
+    return shape
+
+
 @torch.no_grad()
 def encode_split_to_file(model_path, data_root, split, out, dtype="float16", device="auto",
                          batch_size=64, num_workers=0) -> tuple[int, ...]:
@@ -78,31 +120,12 @@ def encode_split_to_file(model_path, data_root, split, out, dtype="float16", dev
     to the ``.npy`` at ``out`` (atomically) as it goes: memory stays flat as the split grows,
     and the file is byte for byte the one ``save_npy(out, encode_split(...))`` writes.
     Returns the array's shape."""
-    from torch.utils.data import DataLoader
-
-    from taskonomy.stagedata import rep_dataset
     net, ck = load_task_network(model_path)
     dev = engine.resolve_device(device)
     net.to(dev)
-    ds, key = rep_dataset(data_root, split, ck["task"])
-    if not len(ds):
-        raise ValueError(f"{data_root} split {split}: no images to encode")
-    shape, done = None, 0
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        for b in DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers):
-            idx = b["index"].long()
-            if not torch.equal(idx, torch.arange(done, done + len(idx))):
-                raise RuntimeError(f"{data_root} split {split}: image indices are not 0..N-1 in order")
-            rep = np.ascontiguousarray(net.encode(b[key].float().to(dev)).float().cpu().numpy().astype(dtype))
-            if shape is None:       # the header np.save writes, then the rows as they come
-                shape = (len(ds), *rep.shape[1:])
-                np.lib.format.write_array_header_1_0(
-                    f, {"descr": np.lib.format.dtype_to_descr(rep.dtype), "fortran_order": False, "shape": shape})
-            f.write(rep.tobytes())
-            done += len(rep)
-        if done != shape[0]:     # raised inside: the unfinished file is never renamed into place
-            raise RuntimeError(f"{data_root} split {split}: {done} of {shape[0]} images encoded")
-    return shape
+    n, inputs = split_inputs(data_root, split, ck["task"], batch_size, num_workers)
+    return append_npy(out, n, (net.encode(x.float().to(dev)).float().cpu().numpy().astype(dtype)
+                               for x in inputs), f"images of {data_root} split {split}")
 
 
 def save_npy(path, arr) -> None:

@@ -217,6 +217,25 @@ def encode_split(weights, data_root, split: str, task: str, model_settings: dict
     return represent(load_encoder(weights), x, engine.resolve_device(device), batch_size, grid)
 
 
+def encode_split_to_file(weights, data_root, split: str, task: str, model_settings: dict | None, out,
+                         dtype="float16", device="auto", batch_size: int = BATCH, num_workers: int = 0):
+    """:func:`encode_split` decoded and encoded batch by batch and appended to the ``.npy`` at
+    ``out`` (``taskonomy.encode.append_npy``): the same file, byte for byte, in flat memory.
+    Returns the array's shape."""
+    from taskonomy import engine
+    from taskonomy.encode import append_npy, split_inputs
+    encoder, dev = load_encoder(weights), engine.resolve_device(device)
+    n, inputs = split_inputs(data_root, split, task, batch_size, num_workers)
+
+    def rows():
+        grid = None
+        for x in inputs:
+            if grid is None and model_settings is not None:
+                grid = run_grid(model_settings, x.shape[-2:])
+            yield represent(encoder, x, dev, batch_size, grid).numpy().astype(dtype)
+    return append_npy(out, n, rows(), f"images of {data_root} split {split}")
+
+
 def export(model_path, out_dir) -> Path:
     """Write the encoder of a task network trained with ``model.encoder: resnet50_released``
     (a Stage I ``model.pt``) as a released file ``<feature>_encoder-<sha256>.pth`` in ``out_dir``
@@ -297,9 +316,9 @@ def _cmd_encode(args) -> int:
     model = json.loads(args.model) if args.model else None
     for split, out in zip(args.split, args.out):
         t0 = time.perf_counter()
-        arr = encode_split(args.weights, args.data, split, args.task, model, args.device).numpy()
-        save_npy(out, arr.astype(np.dtype(args.dtype)))
-        print(json.dumps({"task": args.task, "split": split, "shape": list(arr.shape), "out": str(out),
+        shape = encode_split_to_file(args.weights, args.data, split, args.task, model, out, np.dtype(args.dtype),
+                                     args.device, num_workers=args.num_workers)
+        print(json.dumps({"task": args.task, "split": split, "shape": list(shape), "out": str(out),
                           "seconds": round(time.perf_counter() - t0, 2)}))
     # the weight file is an input: its sha256 is in every representation's lineage record
     lineage.record(args.out, [args.weights], data=args.data, started=started,
@@ -327,6 +346,8 @@ def main(argv=None) -> int:
     e.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     e.add_argument("--device", default="auto")
     e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--num-workers", type=int, default=0,
+                   help="DataLoader workers decoding the split batch by batch (--data)")
     e.set_defaults(fn=_cmd_encode)
     x = sub.add_parser("export", help="write a resnet50_released task network's encoder as a released file")
     x.add_argument("--model", required=True, type=Path, help="a Stage I model.pt")
