@@ -27,14 +27,21 @@ from taskonomy.tasks import CLASSES, NONE, TASKS, resolve
 EVAL_BATCH = 64
 
 
-def class_weights(task: str, y: torch.Tensor, m: torch.Tensor | None, channels: int | None = None):
+def class_weights(task: str, y: torch.Tensor, m: torch.Tensor | None, channels: int | None = None,
+                  chunk: int = 256):
     """Rebalancing weights of segment_semantic from the pixel counts of ``y`` (else None);
-    ``channels``: the number of labels where the dataset sets it (else the task's)."""
+    ``channels``: the number of labels where the dataset sets it (else the task's). Counted
+    ``chunk`` samples at a time, so a memory-mapped split is never copied whole."""
     if TASKS[task].kind != CLASSES:
         return None
-    yy = y if m is None else y[m[:, 0] > 0.5]
-    return class_weights_from_counts(torch.bincount(yy.reshape(-1).long(),
-                                                    minlength=channels or TASKS[task].channels))
+    counts = torch.zeros(channels or TASKS[task].channels, dtype=torch.long)
+    for i in range(0, len(y), chunk):
+        yy = y[i:i + chunk] if m is None else y[i:i + chunk][m[i:i + chunk, 0] > 0.5]
+        c = torch.bincount(yy.reshape(-1).long(), minlength=len(counts))
+        if len(c) > len(counts):
+            counts = torch.cat([counts, counts.new_zeros(len(c) - len(counts))])
+        counts[:len(c)] += c
+    return class_weights_from_counts(counts)
 
 
 def class_weights_from_moments(task: str, tm):
