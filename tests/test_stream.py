@@ -131,6 +131,43 @@ def test_the_streamed_label_cache_holds_the_in_memory_labels_memory_mapped(root,
         assert (tmp_path / "whole.npz").read_bytes() == (out / f"{split}.npz").read_bytes()
 
 
+def _resident_kib(path) -> int:
+    """Resident KiB of this process's mappings of the file at ``path`` (/proc/self/smaps)."""
+    path, total, ours = str(path.resolve()), 0, False
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            ours = len(head) == 6 and head[5] == path
+        elif ours and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.parametrize("target,views", [("normal", 1), ("egomotion", 3)])
+def test_scoring_a_split_batch_by_batch_keeps_only_a_batch_of_the_caches_resident(tmp_path, target, views):
+    """RepGather hands back the pages of the memory-mapped caches after every batch: after a
+    pass over 2,000 samples the label and representation files hold no more resident pages
+    than a batch needs, and every batch is still the one gathered in memory."""
+    from taskonomy.labels import load_labels, save_labels
+    from taskonomy.transfer import RepGather, open_reps, transfer_data
+    rng = np.random.default_rng(1)
+    n = 2000
+    (tmp_path / "reps" / "a").mkdir(parents=True)
+    reps = rng.normal(size=(n, 8, 4, 4)).astype(np.float16)
+    np.save(tmp_path / "reps" / "a" / "test.npy", reps)
+    save_labels(tmp_path / "t.npz", {"y": torch.randn(n, 3, 16, 16), "image": torch.arange(n),
+                                     "views": torch.from_numpy(rng.integers(0, n, (n, views)))})
+    tg = load_labels(tmp_path / "t.npz")
+    lazy = RepGather(open_reps(tmp_path / "reps", ["a"], "test"), tg, target)
+    mem = transfer_data(torch.from_numpy(reps.astype(np.float32)), tg, target)
+    for a, b in zip(mem.batches(64), lazy.batches(64), strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    resident = _resident_kib(tmp_path / "t.npz") + _resident_kib(tmp_path / "reps" / "a" / "test.npy")
+    assert resident < 64 * 3 * 16 * 16 * 4 / 1024 + 256         # one batch of y, and slack
+    assert tg["y"].sum().isfinite()                              # reading all of y again maps it all
+    assert _resident_kib(tmp_path / "t.npz") > n * 3 * 16 * 16 * 4 / 1024 * 0.9
+
+
 def test_label_cache_refuses_inconsistent_batches_and_leaves_no_file(tmp_path):
     from taskonomy.labels import load_labels, write_labels
     bad = [{"y": torch.zeros(4, 3), "image": torch.arange(4)}, {"y": torch.zeros(4, 2), "image": torch.arange(4)}]

@@ -16,6 +16,7 @@ it) of ``y`` (labels), optional ``m`` (mask), ``image`` (per-sample image index)
 """
 from __future__ import annotations
 
+import mmap
 import shutil
 import struct
 import tempfile
@@ -114,13 +115,36 @@ def save_labels(path, t: dict) -> dict[str, tuple]:
     return write_labels(path, [arrays], scalars)
 
 
-def load_labels(path) -> dict[str, torch.Tensor]:
+def release_pages(arr) -> None:
+    """Hand the resident pages of a memory-mapped array (``np.memmap``, ``np.load(mmap_mode=)``)
+    back to the OS: they are read again from the file when next touched, so a job that reads a
+    cache batch by batch keeps one batch resident, not every page it has read. Only for arrays
+    read, not written (a copy-on-write page written to would revert to the file)."""
+    mm = getattr(arr, "_mmap", None)
+    if mm is not None:
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+class Labels(dict):
+    """A label cache's arrays by key (``load_labels``), with :meth:`release`."""
+
+    def __init__(self, *args, maps=(), **kw):
+        super().__init__(*args, **kw)
+        self.maps = list(maps)
+
+    def release(self) -> None:
+        """:func:`release_pages` of every array mapped from the file."""
+        for a in self.maps:
+            release_pages(a)
+
+
+def load_labels(path) -> Labels:
     """The archive's arrays as tensors, each mapped from the file (copy-on-write: writing to
     one never changes the file). Members must be stored uncompressed (as written here)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"label cache {path} missing")
-    out: dict[str, torch.Tensor] = {}
+    out = Labels()
     with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
         for info in zf.infolist():
             if not info.filename.endswith(".npy"):
@@ -143,5 +167,6 @@ def load_labels(path) -> dict[str, torch.Tensor]:
                 a = np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape).copy()
             else:
                 a = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
+                out.maps.append(a)
             out[info.filename[:-4]] = torch.from_numpy(a)
     return out

@@ -64,7 +64,7 @@ from taskonomy.beam import PRUNED, kept_sources
 from taskonomy.beam import higher_order_sets, rank_sources  # noqa: F401  (the beam; re-exported)
 from taskonomy.codehash import stage_code
 from taskonomy.io import atomic_path, write_json
-from taskonomy.labels import load_labels
+from taskonomy.labels import Labels, load_labels, release_pages
 from taskonomy.losses import per_image_loss
 from taskonomy.metrics import per_image_metrics
 from taskonomy.stagedata import heldout_indices, subset_indices
@@ -115,6 +115,7 @@ class RepGather:
 
     def __init__(self, arrays: list[np.ndarray], targets: dict, target: str, idx=None):
         self.arrays, self.siamese = arrays, TASKS[target].kind == SIAMESE
+        self.labels = targets if isinstance(targets, Labels) and idx is None else None
         keep = {k: v for k, v in targets.items() if k in ("y", "m", "image", "views")}
         if idx is not None:
             keep = {k: v[idx] for k, v in keep.items()}
@@ -126,6 +127,15 @@ class RepGather:
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
         for sel in engine.batch_plan(self.n, batch_size, generator):
             yield self._gather(sel)
+            self.release()
+
+    def release(self) -> None:
+        """Hand back the pages of the caches read so far (``labels.release_pages``): an
+        evaluation split scored batch by batch keeps one batch resident, whatever its size."""
+        for a in self.arrays:
+            release_pages(a)
+        if self.labels is not None:
+            self.labels.release()
 
     def _gather(self, sel) -> dict:
         return {"x": gather_reps(self.arrays, self.t["views"][sel], self.siamese),
