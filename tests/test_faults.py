@@ -180,7 +180,7 @@ def _store_case(tmp_path):
     settings = transfer_settings({"transfer": {"sizes": {"small": 8}}}, "normal", "small")
     for role in ("reps/depth_zbuffer", "reps/reshading", "targets/normal"):
         for sp in ("val", "test"):
-            p = tmp_path / f"{role}/{sp}.{'pt' if role.startswith('targets') else 'npy'}"
+            p = tmp_path / f"{role}/{sp}.{'npz' if role.startswith('targets') else 'npy'}"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(f"{role}/{sp}".encode())
     return settings
