@@ -82,7 +82,6 @@ def cmd_reps(a) -> list[Path]:
 
 # ---------------------------------------------------------------- transfers and scratch
 def n_train(targets_dir, task: str, split: str) -> int:
-    import torch
     return len(load_labels(Path(targets_dir) / task / f"{split}.npz")["y"])
 
 
