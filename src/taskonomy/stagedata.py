@@ -21,17 +21,22 @@ from taskonomy.tasks import CLASSES, SIAMESE, TASKS
 OWN_INPUT_FOR_REPS = {"gray"}
 
 
-def _collect(ds, keys_fn, desc, num_workers=0, limit_idx=None):
-    if limit_idx is not None:
-        ds = torch.utils.data.Subset(ds, [int(i) for i in limit_idx])
-    dl = DataLoader(ds, batch_size=32, shuffle=False, num_workers=num_workers)
+def _concat(batches, desc) -> dict[str, torch.Tensor]:
+    """Batches (dicts of tensors with the same keys) joined into one dict of tensors."""
     parts: dict[str, list] = {}
-    for batch in tqdm(dl, desc=desc, leave=False, mininterval=2.0, disable=None):
-        for k, v in keys_fn(batch).items():
+    for batch in batches:
+        for k, v in batch.items():
             parts.setdefault(k, []).append(v)
     if not parts:
         raise ValueError(f"{desc}: the split has no samples")
     return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def _collect(ds, keys_fn, desc, num_workers=0, limit_idx=None):
+    if limit_idx is not None:
+        ds = torch.utils.data.Subset(ds, [int(i) for i in limit_idx])
+    dl = DataLoader(ds, batch_size=32, shuffle=False, num_workers=num_workers)
+    return _concat((keys_fn(b) for b in tqdm(dl, desc=desc, leave=False, mininterval=2.0, disable=None)), desc)
 
 
 def _dataset(root, split, task, seed):
@@ -132,13 +137,7 @@ def load_targets(root, split, task, seed=0, num_workers=0) -> dict[str, torch.Te
     """Targets of ``task`` on ``split`` plus, per sample, the image indices of its views
     (``views``: (N, V); single-view tasks: (N, 1)), used to gather cached representations, and
     the networks' output width (``channels``), in memory (:func:`target_batches` streams them)."""
-    parts: dict[str, list] = {}
-    for b in target_batches(root, split, task, seed, num_workers):
-        for k, v in b.items():
-            parts.setdefault(k, []).append(v)
-    if not parts:
-        raise ValueError(f"targets {task}/{split}: the split has no samples")
-    t = {k: torch.cat(v) for k, v in parts.items()}
+    t = _concat(target_batches(root, split, task, seed, num_workers), f"targets {task}/{split}")
     t["channels"] = torch.tensor(output_channels(root, task))   # the networks' output width
     return t
 
