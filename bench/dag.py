@@ -9,8 +9,9 @@ top 5 first-order sources, both transfer-data sizes), and times `snakemake -n --
 Snakemake process: what a busy machine does not inflate as much). Prints the job counts per
 rule and a markdown row for bench/dag.md, whose last column also gives the same dry run of a
 one-rule Snakefile: Snakemake's own start-up on this machine at this moment, the yardstick for
-comparing rows measured at different times (the machine's speed drifts by 20-50%). The DAG is static: every transfer, higher orders
-included, is a declared output of a job listed here (no checkpoint adds jobs later).
+comparing rows measured at different times (this machine's speed varied by up to 2.5x in a
+day). The DAG is static: every transfer, higher orders included, is a declared output of a
+job listed here (no checkpoint adds jobs later).
 """
 from __future__ import annotations
 
