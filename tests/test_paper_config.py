@@ -102,3 +102,26 @@ def test_jobs_read_the_data_through_a_selection_only_when_asked():
     synth = Workflow(validate(cfg))
     assert synth.select_inputs(None) == ["data/synth/manifest.json", "bad.txt"]
     assert synth.select_args(None) == "--exclude bad.txt"
+
+
+def _overlay(base: dict, over: dict) -> dict:
+    """``over`` merged into ``base`` key by key, as Snakemake merges --configfile files."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _overlay(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def test_fidelity_overlay_renders_its_own_rooms_into_its_own_run():
+    """config/fidelity.yaml over config.yaml: 3x the rooms, into folders of its own (the
+    default run's data and results are not touched), everything else the default's."""
+    from taskonomy.config import validate
+    from taskonomy.workflow import Workflow
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    over = yaml.safe_load((ROOT / "config" / "fidelity.yaml").read_text())
+    default, fid = Workflow(validate(dict(base))), Workflow(validate(_overlay(base, over)))
+    assert fid.synth["buildings"] == 3 * default.synth["buildings"]
+    assert fid.synth_manifest != default.synth_manifest and fid.res != default.res
+    assert fid.config["train"] == default.config["train"]        # same schedule: 3x the steps
+    assert fid.config["transfer"] == default.config["transfer"]
+    assert fid.tasks == default.tasks
