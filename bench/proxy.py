@@ -97,10 +97,14 @@ def transfer_seconds(results: Path, size: str, target: str, source: str) -> floa
     return float(m.get("train_seconds", 0.0)) + float(m.get("load_seconds", 0.0))
 
 
-def job_seconds(benchmarks: Path, size: str) -> dict[str, float]:
-    """Wall seconds of each transfers_from_<source>_<size> job (Snakemake benchmark files)."""
+def job_seconds(benchmarks: Path, run: str, size: str) -> dict[str, float]:
+    """Wall seconds of each transfers_from_<source>_<size> job of ``run`` (Snakemake benchmark
+    files: benchmarks/transfers_from/<run>/<source>/<size>.tsv, or without <run>/ as written
+    before benchmarks were kept per run)."""
     out = {}
-    for f in sorted((benchmarks / "transfers_from").glob(f"*/{size}.tsv")):
+    base = benchmarks / "transfers_from" / run
+    base = base if base.is_dir() else benchmarks / "transfers_from"
+    for f in sorted(base.glob(f"*/{size}.tsv")):
         lines = f.read_text().splitlines()
         if len(lines) >= 2:
             out[f.parent.name] = float(lines[1].split("\t")[0])
@@ -248,7 +252,7 @@ def main(argv=None) -> int:
           f"Trained first order: {total_first:.0f} s of transfer training + loading "
           f"(sum of metrics.json train_seconds + load_seconds over {len(secs)} transfers)."]
     if a.benchmarks:
-        js = job_seconds(a.benchmarks, size)
+        js = job_seconds(a.benchmarks, a.results.name, size)
         L.append(f"transfers_from_* jobs (benchmark files): {sum(js.values()):.0f} job-seconds wall over "
                  f"{len(js)} jobs (includes process start, reading caches and the load of a shared machine).")
     print("\n".join(L))

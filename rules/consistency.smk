@@ -12,9 +12,9 @@ rule consistency_perceptual:
         model=f"{wf.cons_dir}/perceptual/{{y}}__{{z}}/model.pt",
         metrics=f"{wf.cons_dir}/perceptual/{{y}}__{{z}}/metrics.json",
     log:
-        "logs/consistency_perceptual/{y}__{z}.log",
+        f"logs/consistency_perceptual/{wf.run}/{{y}}__{{z}}.log",
     benchmark:
-        "benchmarks/consistency_perceptual/{y}__{z}.tsv"
+        f"benchmarks/consistency_perceptual/{wf.run}/{{y}}__{{z}}.tsv"
     wildcard_constraints:
         y=f"rgb|{wf.patterns['cons_domain']}",
         z=wf.patterns["cons_domain"],
@@ -43,9 +43,9 @@ rule consistency_baseline:
         metrics=f"{wf.cons_dir}/{{target}}/baseline/metrics.json",
         losses=f"{wf.cons_dir}/{{target}}/baseline/losses.parquet",
     log:
-        "logs/consistency_baseline/{target}.log",
+        f"logs/consistency_baseline/{wf.run}/{{target}}.log",
     benchmark:
-        "benchmarks/consistency_baseline/{target}.tsv"
+        f"benchmarks/consistency_baseline/{wf.run}/{{target}}.tsv"
     wildcard_constraints:
         target=wf.patterns["cons_target"],
     conda:
@@ -75,9 +75,9 @@ rule consistency_train:
         metrics=f"{wf.cons_dir}/{{target}}/consistency/metrics.json",
         losses=f"{wf.cons_dir}/{{target}}/consistency/losses.parquet",
     log:
-        "logs/consistency_train/{target}.log",
+        f"logs/consistency_train/{wf.run}/{{target}}.log",
     benchmark:
-        "benchmarks/consistency_train/{target}.tsv"
+        f"benchmarks/consistency_train/{wf.run}/{{target}}.tsv"
     wildcard_constraints:
         target=wf.patterns["cons_target"],
     conda:
@@ -103,7 +103,7 @@ rule consistency_ood_images:
     output:
         wf.cons_ood,
     log:
-        "logs/consistency_ood_images/ood.log",
+        f"logs/consistency_ood_images/{wf.run}/ood.log",
     conda:
         ENV
     threads: 1
@@ -133,9 +133,9 @@ rule consistency_energy:
         ood=f"{wf.cons_dir}/{{target}}/energy/ood.parquet",
         plot=f"{wf.cons_dir}/{{target}}/energy/energy.png",
     log:
-        "logs/consistency_energy/{target}.log",
+        f"logs/consistency_energy/{wf.run}/{{target}}.log",
     benchmark:
-        "benchmarks/consistency_energy/{target}.tsv"
+        f"benchmarks/consistency_energy/{wf.run}/{{target}}.tsv"
     wildcard_constraints:
         target=wf.patterns["cons_target"],
     conda:

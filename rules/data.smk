@@ -10,9 +10,9 @@ rule synth_data:
     output:
         wf.synth_manifest,
     log:
-        "logs/synth_data/synth.log",
+        f"logs/synth_data/{wf.run}/synth.log",
     benchmark:
-        "benchmarks/synth_data/synth.tsv"
+        f"benchmarks/synth_data/{wf.run}/synth.tsv"
     conda:
         ENV
     threads: wf.synth["workers"]
@@ -41,7 +41,7 @@ if wf.select:
         output:
             wf.manifest,
         log:
-            "logs/select_data/select.log",
+            f"logs/select_data/{wf.run}/select.log",
         conda:
             ENV
         resources:

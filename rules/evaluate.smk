@@ -20,7 +20,7 @@ rule eval_gain_quality_paper:
         png=report("results/{table}/eval/gain_quality.png", category="Evaluations on the paper's tables"),
         settings="results/{table}/eval/gain_quality.settings.json",
     log:
-        "logs/eval_gain_quality_paper/{table}.log",
+        f"logs/eval_gain_quality_paper/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1
@@ -80,7 +80,7 @@ rule eval_significance_paper:
         ),
         settings="results/{table}/eval/significance_{budget}_{order}.settings.json",
     log:
-        "logs/eval_significance_paper/{table}/{budget}_{order}.log",
+        f"logs/eval_significance_paper/{wf.run}/{{table}}/{{budget}}_{{order}}.log",
     conda:
         ENV
     threads: 1
@@ -139,7 +139,7 @@ rule eval_novel_paper:
         png=report("results/{table}/eval/novel.png", category="Evaluations on the paper's tables"),
         settings="results/{table}/eval/novel.settings.json",
     log:
-        "logs/eval_novel_paper/{table}.log",
+        f"logs/eval_novel_paper/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1
@@ -191,7 +191,7 @@ rule eval_table1_paper:
         png=report("results/{table}/eval/table1.png", category="Evaluations on the paper's tables"),
         settings="results/{table}/eval/table1.settings.json",
     log:
-        "logs/eval_table1_paper/{table}.log",
+        f"logs/eval_table1_paper/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1
@@ -236,7 +236,7 @@ rule eval_tree_ari_paper:
     output:
         "results/{table}/eval/tree_ari.json",
     log:
-        "logs/eval_tree_ari_paper/{table}.log",
+        f"logs/eval_tree_ari_paper/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1

@@ -20,7 +20,7 @@ rule own_task_check:
         images=wf.own_caches("images"),
         check=f"{RES}/own/{{own}}/check.json",
     log:
-        "logs/own_task_check/{own}.log",
+        f"logs/own_task_check/{wf.run}/{{own}}.log",
     wildcard_constraints:
         own=wf.patterns["own"],
     conda:
@@ -50,7 +50,7 @@ rule own_task_reps:
     output:
         wf.own_reps(),
     log:
-        "logs/own_task_reps/{own}.log",
+        f"logs/own_task_reps/{wf.run}/{{own}}.log",
     wildcard_constraints:
         own=wf.patterns["own_csv"],
     conda:
@@ -87,9 +87,9 @@ rule own_task_transfers:
         train_log=wf.own_transfer_outputs("train"),
         beam=f"{RES}/own/{{own}}/beam.json",
     log:
-        "logs/own_task_transfers/{own}.log",
+        f"logs/own_task_transfers/{wf.run}/{{own}}.log",
     benchmark:
-        "benchmarks/own_task_transfers/{own}.tsv"
+        f"benchmarks/own_task_transfers/{wf.run}/{{own}}.tsv"
     wildcard_constraints:
         own=wf.patterns["own"],
     group:
@@ -131,9 +131,9 @@ rule own_task_scratch:
         metrics=f"{RES}/own/{{own}}/scratch/metrics.json",
         train_log=f"{RES}/own/{{own}}/scratch/train.jsonl",
     log:
-        "logs/own_task_scratch/{own}.log",
+        f"logs/own_task_scratch/{wf.run}/{{own}}.log",
     benchmark:
-        "benchmarks/own_task_scratch/{own}.tsv"
+        f"benchmarks/own_task_scratch/{wf.run}/{{own}}.tsv"
     wildcard_constraints:
         own=wf.patterns["own"],
     conda:
@@ -166,7 +166,7 @@ rule own_task_ahp:
         csv=wf.own_ahp()["csv"],
         gain=wf.own_ahp()["gain"],
     log:
-        "logs/own_task_ahp/{own}.log",
+        f"logs/own_task_ahp/{wf.run}/{{own}}.log",
     wildcard_constraints:
         own=wf.patterns["own"],
     conda:
@@ -192,7 +192,7 @@ rule own_task_report:
         json=wf.own_report()["json"],
         png=report(wf.own_report()["png"], category="Own tasks", subcategory="{own}"),
     log:
-        "logs/own_task_report/{own}.log",
+        f"logs/own_task_report/{wf.run}/{{own}}.log",
     wildcard_constraints:
         own=wf.patterns["own"],
     conda:

@@ -11,9 +11,9 @@ rule train_task:
         metrics=f"{RES}/tasks/{{task}}/metrics.json",
         losses=f"{RES}/tasks/{{task}}/losses.parquet",
     log:
-        "logs/train_task/{task}.log",
+        f"logs/train_task/{wf.run}/{{task}}.log",
     benchmark:
-        "benchmarks/train_task/{task}.tsv"
+        f"benchmarks/train_task/{wf.run}/{{task}}.tsv"
     wildcard_constraints:
         task=wf.patterns["task"],
     conda:
@@ -38,7 +38,7 @@ rule random_encoder:
         model=f"{RES}/tasks/random/model.pt",
         metrics=f"{RES}/tasks/random/metrics.json",
     log:
-        "logs/random_encoder/random.log",
+        f"logs/random_encoder/{wf.run}/random.log",
     conda:
         ENV
     threads: 1
@@ -62,9 +62,9 @@ rule scratch_baseline:
         losses=f"{RES}/baselines/{{size}}/{{target}}/scratch/losses.parquet",
         metrics=f"{RES}/baselines/{{size}}/{{target}}/scratch/metrics.json",
     log:
-        "logs/scratch_baseline/{size}/{target}.log",
+        f"logs/scratch_baseline/{wf.run}/{{size}}/{{target}}.log",
     benchmark:
-        "benchmarks/scratch_baseline/{size}/{target}.tsv"
+        f"benchmarks/scratch_baseline/{wf.run}/{{size}}/{{target}}.tsv"
     wildcard_constraints:
         target=wf.patterns["target"],
     conda:
@@ -91,7 +91,7 @@ rule average_baseline:
         losses=f"{RES}/baselines/{{target}}/average/losses.parquet",
         metrics=f"{RES}/baselines/{{target}}/average/metrics.json",
     log:
-        "logs/average_baseline/{target}.log",
+        f"logs/average_baseline/{wf.run}/{{target}}.log",
     wildcard_constraints:
         target=wf.patterns["target"],
     conda:
@@ -118,7 +118,7 @@ rule encode:
     output:
         wf.reps("{source}"),
     log:
-        "logs/encode/{source}.log",
+        f"logs/encode/{wf.run}/{{source}}.log",
     wildcard_constraints:
         source=wf.patterns["encoded"],
     conda:
@@ -149,9 +149,9 @@ rule released_encoder:
     output:
         wf.reps("{source}"),
     log:
-        "logs/released_encoder/{source}.log",
+        f"logs/released_encoder/{wf.run}/{{source}}.log",
     benchmark:
-        "benchmarks/released_encoder/{source}.tsv"
+        f"benchmarks/released_encoder/{wf.run}/{{source}}.tsv"
     wildcard_constraints:
         source=wf.patterns["released"],
     conda:
@@ -183,7 +183,7 @@ rule cache_targets:
     output:
         wf.labels("{target}"),
     log:
-        "logs/cache_targets/{target}.log",
+        f"logs/cache_targets/{wf.run}/{{target}}.log",
     wildcard_constraints:
         target=wf.patterns["target"],
     conda:

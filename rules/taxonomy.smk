@@ -20,7 +20,7 @@ rule paper_taxonomy:
             subcategory="taxonomies",
         ),
     log:
-        "logs/paper_taxonomy/{table}/{budget}_{order}.log",
+        f"logs/paper_taxonomy/{wf.run}/{{table}}/{{budget}}_{{order}}.log",
     conda:
         ENV
     threads: 1
@@ -42,7 +42,7 @@ rule paper_sweep:
         csv="results/{table}/sweep.csv",
         png=report("results/{table}/sweep.png", category="Paper tables", subcategory="sweep"),
     log:
-        "logs/paper_sweep/{table}.log",
+        f"logs/paper_sweep/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1
@@ -66,7 +66,7 @@ rule paper_tree:
         png=report("results/{table}/tree.png", category="Paper tables", subcategory="similarity tree"),
         json="results/{table}/tree.json",
     log:
-        "logs/paper_tree/{table}.log",
+        f"logs/paper_tree/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1
@@ -85,7 +85,7 @@ rule paper_affinity_plot:
     output:
         report("results/{table}/affinity.png", category="Paper tables", subcategory="affinities"),
     log:
-        "logs/paper_affinity_plot/{table}.log",
+        f"logs/paper_affinity_plot/{wf.run}/{{table}}.log",
     conda:
         ENV
     threads: 1

@@ -46,9 +46,9 @@ for source, size in wf.first_order_jobs():
             heldout=wf.first_order_outputs(source, size, "heldout"),
             metrics=wf.first_order_outputs(source, size, "metrics"),
         log:
-            f"logs/transfers_from/{source}/{size}.log",
+            f"logs/transfers_from/{wf.run}/{source}/{size}.log",
         benchmark:
-            f"benchmarks/transfers_from/{source}/{size}.tsv"
+            f"benchmarks/transfers_from/{wf.run}/{source}/{size}.tsv"
         group:
             wf.group("transfers")
         conda:
@@ -86,9 +86,9 @@ rule beam:
         heldout=wf.higher_outputs("heldout"),
         metrics=wf.higher_outputs("metrics"),
     log:
-        "logs/beam/{size}/{target}.log",
+        f"logs/beam/{wf.run}/{{size}}/{{target}}.log",
     benchmark:
-        "benchmarks/beam/{size}/{target}.tsv"
+        f"benchmarks/beam/{wf.run}/{{size}}/{{target}}.tsv"
     wildcard_constraints:
         target=wf.patterns["target"],
     group:
@@ -126,9 +126,9 @@ rule transitive_reps:
         readout=f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/readout.pt",
         info=f"{RES}/transitive/{{size}}/{{source}}/reps/{{via}}/readout.json",
     log:
-        "logs/transitive_reps/{size}/{source}/{via}.log",
+        f"logs/transitive_reps/{wf.run}/{{size}}/{{source}}/{{via}}.log",
     benchmark:
-        "benchmarks/transitive_reps/{size}/{source}/{via}.tsv"
+        f"benchmarks/transitive_reps/{wf.run}/{{size}}/{{source}}/{{via}}.tsv"
     wildcard_constraints:
         source=wf.patterns["source"],
         via=wf.patterns["target"],
@@ -163,9 +163,9 @@ rule transitive_transfer:
         losses=f"{wf.chained_transfer()}/losses.parquet",
         metrics=f"{wf.chained_transfer()}/metrics.json",
     log:
-        "logs/transitive_transfer/{size}/{source}/{target}/{via}.log",
+        f"logs/transitive_transfer/{wf.run}/{{size}}/{{source}}/{{target}}/{{via}}.log",
     benchmark:
-        "benchmarks/transitive_transfer/{size}/{source}/{target}/{via}.tsv"
+        f"benchmarks/transitive_transfer/{wf.run}/{{size}}/{{source}}/{{target}}/{{via}}.tsv"
     wildcard_constraints:
         source=wf.patterns["source"],
         via=wf.patterns["target"],

@@ -75,4 +75,4 @@ def test_snakemake_rule_renders_the_configured_dataset(tmp_path):
     man = json.loads((tmp_path / "data/tiny/manifest.json").read_text())
     assert man["counts"]["views"] == 18 and man["generator_args"]["seed"] == 5
     assert main(["data", "check", str(tmp_path / "data/tiny"), "--quiet"]) == 0
-    assert (tmp_path / "logs/synth_data/synth.log").exists()
+    assert (tmp_path / f"logs/synth_data/{config['run']}/synth.log").exists()

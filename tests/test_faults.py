@@ -90,7 +90,7 @@ def test_killed_snakemake_job_is_rerun(tmp_path):
     cmd = [str(BIN / "snakemake"), "--cores", "1", target]
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
-    log = tmp_path / "logs/paper_sweep/paper-16k.log"
+    log = tmp_path / f"logs/paper_sweep/{cfg['run']}/paper-16k.log"
     deadline = time.monotonic() + 120
     while not log.exists() and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.05)
@@ -159,7 +159,7 @@ def test_unreadable_image_fails_its_job_with_the_path_and_keeps_artifacts(smoke_
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-3000:]
     assert re.search(r"Error in rule encode", out), out[-3000:]
-    log = (work / "logs/encode/normal.log").read_text()
+    log = (work / "logs/encode/smoke/normal.log").read_text()
     assert rel in log and "DataFileError" in log, log[-3000:]
     assert rel in out, out[-3000:]                  # Snakemake shows the failed job's log
     # nothing half-written is taken as complete: the encode outputs are absent (temporary

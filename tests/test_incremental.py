@@ -204,7 +204,8 @@ def test_stage1_data_settings_rerun_data_and_networks(trained):
 
 # ---------------------------------------------------------------- Stages I-IV on the smoke run
 SMOKE_CFG = yaml.safe_load(SMOKE.read_text())
-RES = "results/smoke"
+RUN = SMOKE_CFG["run"]
+RES = f"results/{RUN}"
 SIZE = next(iter(SMOKE_CFG["transfer"]["sizes"]))
 TRIPLES = [tuple(t) for t in SMOKE_CFG.get("evaluation", {}).get("transitive", [])]
 TAX = SMOKE_CFG["taxonomy"]
@@ -372,11 +373,11 @@ def test_full_task_override_reruns_its_network_and_dependents_only(full, tmp_pat
         elif f not in depends:
             assert after[f] == before[f], f"{f} does not read {task}'s encoder but changed"
     # the dependent transfers were trained, not reused; other networks untouched
-    log = (work / f"logs/transfers_from/{task}/{SIZE}.log").read_text()
+    log = (work / f"logs/transfers_from/{RUN}/{task}/{SIZE}.log").read_text()
     assert "reused" not in log and log.count(f"trained {task}->") == len(targets) - 1, log[-2000:]
     for t in targets:
         if t != task:
-            blog = (work / f"logs/beam/{SIZE}/{t}.log").read_text()
+            blog = (work / f"logs/beam/{RUN}/{SIZE}/{t}.log").read_text()
             assert "reused" not in blog and re.search(r"^trained ", blog, re.M), blog[-2000:]
     now = mtimes(work, "tasks")
     assert {p: m for p, m in now.items() if f"/tasks/{task}/" not in p} == \
@@ -412,7 +413,7 @@ def test_full_new_task_runs_its_jobs_and_reuses_every_existing_transfer(full, tm
     assert {f for f in before if "+" not in f.split("/")[2]} <= set(after)
     # ... and was copied from the store by the rerun batched jobs, not trained
     for s in SMOKE_CFG["tasks"]:
-        log = (work / f"logs/transfers_from/{s}/{SIZE}.log").read_text()
+        log = (work / f"logs/transfers_from/{RUN}/{s}/{SIZE}.log").read_text()
         for t in targets:
             if t == s:
                 continue
@@ -421,7 +422,7 @@ def test_full_new_task_runs_its_jobs_and_reuses_every_existing_transfer(full, tm
         assert re.findall(r"^trained ", log, re.M) == ["trained "], log[-3000:]
     for t, old in beams.items():
         new_beam = json.loads((work / RES / f"beam/{SIZE}/{t}.json").read_text())
-        log = (work / f"logs/beam/{SIZE}/{t}.log").read_text()
+        log = (work / f"logs/beam/{RUN}/{SIZE}/{t}.log").read_text()
         old_sets = {n for names in old["sets"].values() for n in names}
         for name in (n for names in new_beam["sets"].values() for n in names):
             pattern = rf"^reused \w+ for {re.escape(name)}->{t} " if name in old_sets else rf"^trained {re.escape(name)}->{t};"

@@ -92,7 +92,7 @@ def test_every_transfer_was_written_by_a_declared_job(smoke_run):
         first = "+" not in p.split("/")[-2]
         source, target = p.split("/")[-2], p.split("/")[-3]
         assert row["rule"] == (f"transfers_from_{source}_small" if first else "beam"), (p, row["rule"])
-        log = f"logs/transfers_from/{source}/small.log" if first else f"logs/beam/small/{target}.log"
+        log = f"logs/transfers_from/smoke/{source}/small.log" if first else f"logs/beam/smoke/small/{target}.log"
         assert row["log-file(s)"] == log, (p, row)             # from the metadata record
         assert "taskonomy.transfer" in row["shellcmd"] and row["input-file(s)"] != "-", (p, row)
         assert row["plan"] == "no update", (p, row)

@@ -145,4 +145,4 @@ def test_snakemake_dry_run():
     n = len(cfg["tables"])
     assert counts == {"paper_taxonomy": str(n * len(cfg["budgets"]) * len(cfg["max_orders"])),
                       "paper_sweep": str(n), "paper_tree": str(n), "paper_affinity_plot": str(n)}
-    assert "--affinities paper-16k" in r.stdout and "> logs/paper_taxonomy/" in r.stdout
+    assert "--affinities paper-16k" in r.stdout and "> logs/paper_taxonomy/default/" in r.stdout

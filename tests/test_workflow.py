@@ -122,3 +122,24 @@ def test_snakemake_lint_is_clean(config, tmp_path):
                         "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and "Congratulations" in p.stdout + p.stderr, (p.stdout + p.stderr)[-4000:]
+
+
+def _job_files(tmp_path, run: str) -> set[str]:
+    """The log and benchmark files of every job of the default workflow (`-n -F`) for ``run``."""
+    p = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "--cores", "1", "-s", str(ROOT / "Snakefile"),
+                        "--directory", str(tmp_path), "--configfile", str(ROOT / "config.yaml"),
+                        "--config", f"run={run}"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    return set(re.findall(r"^\s+(?:log|benchmark): (\S+)$", p.stdout, re.M))
+
+
+def test_two_runs_in_one_folder_keep_their_own_logs_and_benchmarks(tmp_path):
+    """Every job's log and benchmark sits under <logs|benchmarks>/<rule>/<run>/, so a second
+    run in the same folder (config/fidelity.yaml) does not overwrite the first one's."""
+    a, b = _job_files(tmp_path, "default"), _job_files(tmp_path, "other")
+    assert any(f.startswith("benchmarks/") for f in a) and len(a) > 100
+    assert not a & b
+    for run, files in (("default", a), ("other", b)):
+        for f in files:
+            kind, rule, owner, *_ = f.split("/")
+            assert kind in ("logs", "benchmarks") and owner.removesuffix(".log") == run, f
