@@ -245,6 +245,6 @@ def test_snakemake_runs_the_smoke_stage(tmp_path):
     assert ev["domains"] == ["reshading", "edge_texture"] and ev["n_ood"] == 2
     sel = (tmp_path / f"results/{cfg['run']}/consistency/normal/consistency/selection.jsonl").read_text()
     assert all(len(json.loads(x)["chosen"]) == 1 for x in sel.splitlines())
-    assert (tmp_path / "logs" / "consistency_energy" / "normal.log").exists()
+    assert (tmp_path / "logs" / "consistency_energy" / cfg["run"] / "normal.log").exists()
     r = subprocess.run(cmd + ["-n", target], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
